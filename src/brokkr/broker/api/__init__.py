@@ -1,0 +1,1 @@
+"""HTTP: one Router module per resource, thin handlers that call one service each (D1, D2)."""

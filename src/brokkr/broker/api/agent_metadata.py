@@ -1,0 +1,97 @@
+"""/agents/{id}/labels and /agents/{id}/annotations."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Router, delete, get, post
+
+from brokkr.broker import services
+from brokkr.broker.api import responses, security
+from brokkr.broker.domain.access import Caller
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+_BODY_ID = "`agent_id` may be omitted; when sent it must equal the `{id}` in the path (else 403)."
+
+
+@get(
+    "/agents/{id:uuid}/labels",
+    operation_id="agents_list_labels",
+    summary="List an agent's labels",
+    security=security.ADMIN_AGENT,
+    responses=responses.errors(404),
+    tags=["agent-labels"],
+)
+async def list_labels(ctx: Context, caller: Caller, id: UUID) -> list[wire.AgentLabel]:
+    return await services.agent_metadata.list_labels(ctx, caller=caller, agent_id=id)
+
+
+@post(
+    "/agents/{id:uuid}/labels",
+    operation_id="agents_add_label",
+    summary="Add a label to an agent",
+    description=f"Labels are 1–64 characters without whitespace. {_BODY_ID}",
+    security=security.ADMIN,
+    responses=responses.errors(404, 409, 422),
+    tags=["agent-labels"],
+)
+async def add_label(ctx: Context, caller: Caller, id: UUID, data: wire.NewAgentLabel) -> wire.AgentLabel:
+    return await services.agent_metadata.add_label(ctx, caller=caller, agent_id=id, new=data)
+
+
+@delete(
+    "/agents/{id:uuid}/labels/{label:str}",
+    operation_id="agents_remove_label",
+    summary="Remove a label from an agent",
+    security=security.ADMIN,
+    responses=responses.errors(404),
+    tags=["agent-labels"],
+)
+async def remove_label(ctx: Context, caller: Caller, id: UUID, label: str) -> None:
+    await services.agent_metadata.remove_label(ctx, caller=caller, agent_id=id, label=label)
+
+
+@get(
+    "/agents/{id:uuid}/annotations",
+    operation_id="agents_list_annotations",
+    summary="List an agent's annotations",
+    security=security.ADMIN_AGENT,
+    responses=responses.errors(404),
+    tags=["agent-annotations"],
+)
+async def list_annotations(ctx: Context, caller: Caller, id: UUID) -> list[wire.AgentAnnotation]:
+    return await services.agent_metadata.list_annotations(ctx, caller=caller, agent_id=id)
+
+
+@post(
+    "/agents/{id:uuid}/annotations",
+    operation_id="agents_add_annotation",
+    summary="Add an annotation to an agent",
+    description=f"One value per key; keys and values are 1–64 characters without whitespace. {_BODY_ID}",
+    security=security.ADMIN,
+    responses=responses.errors(404, 409, 422),
+    tags=["agent-annotations"],
+)
+async def add_annotation(
+    ctx: Context, caller: Caller, id: UUID, data: wire.NewAgentAnnotation
+) -> wire.AgentAnnotation:
+    return await services.agent_metadata.add_annotation(ctx, caller=caller, agent_id=id, new=data)
+
+
+@delete(
+    "/agents/{id:uuid}/annotations/{key:str}",
+    operation_id="agents_remove_annotation",
+    summary="Remove an annotation from an agent",
+    security=security.ADMIN,
+    responses=responses.errors(404),
+    tags=["agent-annotations"],
+)
+async def remove_annotation(ctx: Context, caller: Caller, id: UUID, key: str) -> None:
+    await services.agent_metadata.remove_annotation(ctx, caller=caller, agent_id=id, key=key)
+
+
+router = Router(
+    path="/",
+    route_handlers=[list_labels, add_label, remove_label, list_annotations, add_annotation, remove_annotation],
+)

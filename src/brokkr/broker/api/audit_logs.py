@@ -1,0 +1,59 @@
+"""/admin/audit-logs: query the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Router, get
+from litestar.params import Parameter
+
+from brokkr.broker import services
+from brokkr.broker.api import responses, security
+from brokkr.broker.domain import audit
+from brokkr.broker.domain.access import Caller
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+
+@get(
+    "/admin/audit-logs",
+    operation_id="list_audit_logs",
+    summary="Query the audit trail",
+    description=(
+        "Newest first. `action` matches exactly, or by prefix when it ends with `*` (`agent.*`). "
+        "`from` is inclusive, `to` exclusive. `limit` defaults to 100 and is capped at 1000. Timestamps without an offset are UTC."
+    ),
+    security=security.ADMIN,
+    responses=responses.errors(400),
+    tags=["admin"],
+)
+async def list_audit_logs(
+    ctx: Context,
+    caller: Caller,
+    actor_type: str | None = None,
+    actor_id: UUID | None = None,
+    action: str | None = None,
+    resource_type: str | None = None,
+    resource_id: UUID | None = None,
+    since: Annotated[datetime | None, Parameter(query="from")] = None,
+    until: Annotated[datetime | None, Parameter(query="to")] = None,
+    limit: Annotated[int, Parameter(ge=1)] = audit.DEFAULT_LIMIT,
+    offset: Annotated[int, Parameter(ge=0)] = 0,
+) -> wire.AuditLogList:
+    query = audit.Query(
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        since=audit.as_utc(since),
+        until=audit.as_utc(until),
+        limit=min(limit, audit.MAX_LIMIT),
+        offset=offset,
+    )
+    return await services.audit.search(ctx, caller=caller, query=query)
+
+
+router = Router(path="/", route_handlers=[list_audit_logs])

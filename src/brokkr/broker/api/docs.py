@@ -1,0 +1,80 @@
+"""/docs/openapi.json and an offline Swagger UI at /swagger-ui (assets served by the broker)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+from litestar import Request, Response, Router, get
+from litestar.static_files import create_static_files_router
+
+ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Brokkr broker API</title>
+  <link rel="stylesheet" href="/swagger-ui/assets/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/swagger-ui/assets/swagger-ui-bundle.js"></script>
+  <script src="/swagger-ui/assets/swagger-ui-standalone-preset.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "/docs/openapi.json",
+      dom_id: "#swagger-ui",
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+      layout: "StandaloneLayout",
+      persistAuthorization: true
+    });
+  </script>
+</body>
+</html>
+"""
+
+_SEARCH_PATH = "/api/v1/agents/"
+
+
+def _document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    cached: dict[str, Any] | None = getattr(request.app.state, "openapi_document", None)
+    if cached is not None:
+        return cached
+    document = request.app.openapi_schema.to_schema()
+    paths = document.get("paths", {})
+    listing = paths.get("/api/v1/agents", {}).get("get")
+    if listing is not None:
+        # Litestar folds the trailing-slash search route into /agents; the reference lists both.
+        search = copy.deepcopy(listing)
+        search["operationId"] = "search_agent"
+        search["summary"] = "Find an agent by name and cluster"
+        paths[_SEARCH_PATH] = {"get": search}
+        listing["parameters"] = [
+            p for p in listing.get("parameters", []) if p.get("name") not in {"name", "cluster_name"}
+        ]
+        listing["summary"] = "List agents"
+    request.app.state.openapi_document = document
+    return document
+
+
+@get("/docs/openapi.json", include_in_schema=False, sync_to_thread=False)
+def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return _document(request)
+
+
+@get("/swagger-ui", include_in_schema=False, sync_to_thread=False)
+def swagger_ui() -> Response[str]:
+    return Response(_PAGE, media_type="text/html")
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        openapi_json,
+        swagger_ui,
+        create_static_files_router(path="/swagger-ui/assets", directories=[ASSETS], include_in_schema=False),
+    ],
+)

@@ -1,0 +1,107 @@
+"""/generators: the identities that own stacks."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Router, delete, get, post, put
+
+from brokkr.broker import services
+from brokkr.broker.api import responses, security
+from brokkr.broker.domain.access import Caller
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+
+@get(
+    "/generators",
+    operation_id="list_generators",
+    summary="List generators",
+    security=security.ADMIN,
+    responses=responses.errors(),
+    tags=["generators"],
+)
+async def list_generators(ctx: Context, caller: Caller) -> list[wire.Generator]:
+    return await services.generators.list_all(ctx, caller=caller)
+
+
+@post(
+    "/generators",
+    operation_id="create_generator",
+    summary="Create a generator",
+    description="Returns the generator's PAK once (`pak`). Names are unique among live generators.",
+    security=security.ADMIN,
+    responses=responses.errors(409, 422),
+    tags=["generators"],
+)
+async def create_generator(ctx: Context, caller: Caller, data: wire.NewGenerator) -> wire.CreateGeneratorResponse:
+    return await services.generators.create(ctx, caller=caller, new=data)
+
+
+@get(
+    "/generators/{id:uuid}",
+    operation_id="get_generator",
+    summary="Get a generator",
+    security=security.ADMIN_GENERATOR,
+    responses=responses.errors(404),
+    tags=["generators"],
+)
+async def get_generator(ctx: Context, caller: Caller, id: UUID) -> wire.Generator:
+    return await services.generators.get(ctx, caller=caller, generator_id=id)
+
+
+@put(
+    "/generators/{id:uuid}",
+    operation_id="update_generator",
+    summary="Update a generator",
+    description=(
+        "Partial update of `name` and `description`; admins may also set `is_active` (an inactive "
+        "generator's PAK stops working). A full reference Generator body is accepted: timestamps "
+        "are ignored and `id`, if sent, must equal the path."
+    ),
+    security=security.ADMIN_GENERATOR,
+    responses=responses.errors(404, 409, 422),
+    tags=["generators"],
+)
+async def update_generator(ctx: Context, caller: Caller, id: UUID, data: wire.GeneratorUpdate) -> wire.Generator:
+    return await services.generators.update(ctx, caller=caller, generator_id=id, update=data)
+
+
+@delete(
+    "/generators/{id:uuid}",
+    operation_id="delete_generator",
+    summary="Delete a generator",
+    description="Soft delete; its PAK stops working at once. Deleting twice is a no-op.",
+    security=security.ADMIN_GENERATOR,
+    responses=responses.errors(404),
+    tags=["generators"],
+)
+async def delete_generator(ctx: Context, caller: Caller, id: UUID) -> None:
+    await services.generators.delete(ctx, caller=caller, generator_id=id)
+
+
+@post(
+    "/generators/{id:uuid}/rotate-pak",
+    operation_id="rotate_generator_pak",
+    summary="Rotate a generator's PAK",
+    description="Returns the new PAK once; the old one stops working at once. Answers 201, as the reference.",
+    status_code=201,
+    security=security.ADMIN_GENERATOR,
+    responses=responses.errors(404),
+    tags=["generators"],
+)
+async def rotate_generator_pak(ctx: Context, caller: Caller, id: UUID) -> wire.CreateGeneratorResponse:
+    return await services.generators.rotate_pak(ctx, caller=caller, generator_id=id)
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        list_generators,
+        create_generator,
+        get_generator,
+        update_generator,
+        delete_generator,
+        rotate_generator_pak,
+    ],
+)

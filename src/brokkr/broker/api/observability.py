@@ -1,0 +1,72 @@
+"""Outermost ASGI layer: request id, access log and request metrics for every request,
+including 404s that never reach a route. Metrics are labelled by route template, never by raw
+path, so their cardinality stays bounded."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from brokkr.broker.metrics import Metrics
+from brokkr.common.logging import request_id
+
+log = logging.getLogger("brokkr.access")
+
+_UNMATCHED = "<unmatched>"
+_SKIP = {"/metrics"}
+
+
+class Observability:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            path = scope["path"]
+            if path not in _SKIP:
+                endpoint = str(scope.get("path_template") or _UNMATCHED)
+                self.metrics.observe(endpoint=endpoint, method=scope["method"], status=status, seconds=elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    path,
+                    status,
+                    extra={"fields": {"status": status, "duration_ms": round(elapsed * 1000, 2)}},
+                )
+            request_id.reset(token)
+
+
+def _incoming_request_id(scope: dict[str, Any] | Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            # Only short, printable ids are echoed back into logs and headers.
+            if 0 < len(text) <= 64 and text.isprintable():
+                return text
+    return None

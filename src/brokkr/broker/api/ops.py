@@ -1,0 +1,33 @@
+"""Unauthenticated operational routes: /healthz, /readyz, /metrics (D22)."""
+
+from __future__ import annotations
+
+from litestar import Response, Router, get
+from litestar.datastructures import State
+
+from brokkr.broker import metrics, services
+from brokkr.broker.services.context import Context
+
+
+@get("/healthz", include_in_schema=True, summary="Liveness: the process is up", tags=["operations"], sync_to_thread=False)
+def healthz() -> Response[str]:
+    return Response("OK", media_type="text/plain")
+
+
+@get(
+    "/readyz",
+    summary="Readiness: database reachable and migrations current (else 503)",
+    tags=["operations"],
+)
+async def readyz(ctx: Context, state: State) -> Response[str]:
+    await services.readiness.check(ctx, expected_revision=state.schema_head)
+    return Response("Ready", media_type="text/plain")
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["operations"])
+async def prometheus_metrics(state: State) -> Response[bytes]:
+    collectors: metrics.Metrics = state.metrics
+    return Response(collectors.render(), media_type=metrics.CONTENT_TYPE)
+
+
+router = Router(path="/", route_handlers=[healthz, readyz, prometheus_metrics])

@@ -1,0 +1,30 @@
+"""The data layer: the schema, the engine and small named queries. The only broker code that
+speaks SQL; it returns wire Structs or internal row Structs, never SQLAlchemy rows."""
+
+from brokkr.broker.db.engine import Database, Tx, create
+from brokkr.broker.db import (  # noqa: I001 - the engine must load before the query modules
+    admins,
+    agent_metadata,
+    agents,
+    audit,
+    generators,
+    identities,
+    locking,
+    notify,
+    schema_version,
+)
+
+__all__ = [
+    "Database",
+    "Tx",
+    "admins",
+    "agent_metadata",
+    "agents",
+    "audit",
+    "create",
+    "generators",
+    "identities",
+    "locking",
+    "notify",
+    "schema_version",
+]

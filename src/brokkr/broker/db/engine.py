@@ -1,0 +1,111 @@
+"""Engine creation and transactions on PostgreSQL (production) and SQLite (embedded default).
+
+SQLite gets WAL, foreign keys and a busy timeout on every connection; write transactions start
+with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing on lock upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from brokkr.broker.domain import errors
+
+# Services hold this as an opaque handle and pass it back to the query modules.
+Tx = AsyncConnection
+
+_WRITE = "brokkr_write"
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One atomic unit of work: committed when the block exits normally, else rolled back."""
+        async with self._connect() as conn:
+            conn = await conn.execution_options(**{_WRITE: True})
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """Autocommit reads: no BEGIN/COMMIT round trips on the hot paths."""
+        async with self._connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            conn = await self.engine.connect()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError) as exc:
+            raise errors.Unavailable("database unavailable", code="database_unavailable") from exc
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def create(url: str, *, pool_size: int = 20, connect_timeout: float = 10.0) -> Database:
+    if url.startswith("sqlite"):
+        return Database(_sqlite_engine(url, pool_size=pool_size, connect_timeout=connect_timeout))
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size // 2,
+        pool_timeout=connect_timeout,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": connect_timeout,
+            "server_settings": {"application_name": "brokkr-broker"},
+        },
+    )
+    return Database(engine)
+
+
+def _sqlite_engine(url: str, *, pool_size: int, connect_timeout: float) -> AsyncEngine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url, pool_size=pool_size, connect_args={"timeout": connect_timeout}
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun explicitly below, not by the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(connect_timeout * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine

@@ -1,0 +1,144 @@
+"""The schema: the single source of truth that Alembic migrations are checked against.
+
+Soft-deletable tables carry ``deleted_at``; their uniqueness rules are partial unique indexes over
+live rows, so a deleted name can be reused. PAK hashes are unique among live rows (D6).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from brokkr.broker.db.types import JSONDocument, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+
+def _timestamps() -> list[sa.Column[object]]:
+    return [
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    ]
+
+
+def _live_unique(name: str, *columns: str) -> sa.Index:
+    where = sa.text("deleted_at IS NULL")
+    return sa.Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
+
+
+def _live_pak_hash(name: str) -> sa.Index:
+    where = sa.text("deleted_at IS NULL AND pak_hash IS NOT NULL")
+    return sa.Index(name, "pak_hash", unique=True, postgresql_where=where, sqlite_where=where)
+
+
+# The single admin identity (D5); id is pinned to 1 so a second row cannot exist.
+admin_role = sa.Table(
+    "admin_role",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    *_timestamps(),
+    sa.Column("pak_hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    sa.CheckConstraint("id = 1", name="singleton"),
+)
+
+generators = sa.Table(
+    "generators",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("pak_hash", sa.String(64), nullable=True),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    sa.Column("last_active_at", UTCDateTime(), nullable=True),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    _live_unique("unique_generator_name", "name"),
+    _live_pak_hash("ux_generators_live_pak_hash"),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("cluster_name", sa.String(255), nullable=False),
+    sa.Column("last_heartbeat", UTCDateTime(), nullable=True),
+    sa.Column("status", sa.String(50), nullable=False, server_default="INACTIVE"),
+    sa.Column("pak_hash", sa.String(64), nullable=True),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    _live_unique("unique_agent_cluster", "name", "cluster_name"),
+    _live_pak_hash("ux_agents_live_pak_hash"),
+    sa.CheckConstraint("status IN ('ACTIVE', 'INACTIVE')", name="status"),
+)
+
+agent_labels = sa.Table(
+    "agent_labels",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.UniqueConstraint("agent_id", "label", name="unique_agent_label"),
+    sa.Index("ix_agent_labels_label", "label"),
+)
+
+agent_annotations = sa.Table(
+    "agent_annotations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(64), nullable=False),
+    sa.UniqueConstraint("agent_id", "key", name="unique_agent_annotation_key"),
+    sa.Index("ix_agent_annotations_key_value", "key", "value"),
+)
+
+audit_logs = sa.Table(
+    "audit_logs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("timestamp", UTCDateTime(), nullable=False),
+    sa.Column("actor_type", sa.String(20), nullable=False),
+    sa.Column("actor_id", sa.Uuid, nullable=True),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("resource_type", sa.String(50), nullable=False),
+    sa.Column("resource_id", sa.Uuid, nullable=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("details", JSONDocument, nullable=True),
+    sa.Column("ip_address", sa.String(64), nullable=True),
+    sa.Column("user_agent", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(
+        "actor_type IN ('admin', 'agent', 'generator', 'system')", name="actor_type"
+    ),
+    sa.Index("ix_audit_logs_timestamp", "timestamp"),
+    sa.Index("ix_audit_logs_actor", "actor_type", "actor_id", "timestamp"),
+    sa.Index("ix_audit_logs_resource", "resource_type", "resource_id", "timestamp"),
+    sa.Index("ix_audit_logs_action", "action", "timestamp"),
+    sa.Index("ix_audit_logs_created_at", "created_at"),
+)
+
+# Revoked PAK hashes, for brokers on SQLite that cannot LISTEN (D7); rows are pruned after minutes.
+auth_revocations = sa.Table(
+    "auth_revocations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pak_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

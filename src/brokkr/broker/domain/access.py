@@ -1,0 +1,82 @@
+"""Who is calling and what each role may touch (D8). Pure predicates, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from uuid import UUID
+
+import msgspec
+
+from brokkr.broker.domain import errors
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    GENERATOR = "generator"
+
+
+class Identity(msgspec.Struct, frozen=True):
+    """What a verified PAK resolves to; cached by the auth layer."""
+
+    role: Role
+    id: UUID | None
+    key_id: str | None
+
+
+class Caller(msgspec.Struct, frozen=True, kw_only=True):
+    """The authenticated identity of one request plus what the audit trail records about it."""
+
+    identity: Identity
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def role(self) -> Role:
+        return self.identity.role
+
+    @property
+    def id(self) -> UUID | None:
+        return self.identity.id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.identity.role is Role.ADMIN
+
+    def is_agent(self, agent_id: UUID) -> bool:
+        return self.identity.role is Role.AGENT and self.identity.id == agent_id
+
+    def is_generator(self, generator_id: UUID) -> bool:
+        return self.identity.role is Role.GENERATOR and self.identity.id == generator_id
+
+
+def require_admin(caller: Caller) -> None:
+    if not caller.is_admin:
+        raise errors.Forbidden("admin access required", code="admin_required")
+
+
+def require_admin_or_agent(caller: Caller, agent_id: UUID) -> None:
+    if not (caller.is_admin or caller.is_agent(agent_id)):
+        raise errors.Forbidden("access to this agent is not allowed", code="agent_pak_mismatch")
+
+
+def require_agent_itself(caller: Caller, agent_id: UUID) -> None:
+    if not caller.is_agent(agent_id):
+        raise errors.Forbidden("only the agent itself may do this", code="agent_pak_mismatch")
+
+
+def require_admin_or_generator(caller: Caller, generator_id: UUID) -> None:
+    if not (caller.is_admin or caller.is_generator(generator_id)):
+        raise errors.Forbidden(
+            "access to this generator is not allowed", code="generator_not_owned"
+        )
+
+
+def require_same_id(body_id: UUID | None, path_id: UUID, *, field: str) -> None:
+    """D8: an id sent in the body must equal the id in the path."""
+    if body_id is not None and body_id != path_id:
+        raise errors.Forbidden(
+            f"{field} in the body does not match the path",
+            code=f"{field}_mismatch",
+            details={"field": field},
+        )

@@ -1,0 +1,159 @@
+"""Agent use cases: registration, lookup, updates, deletion, heartbeat and PAK rotation."""
+
+from __future__ import annotations
+
+import uuid
+from uuid import UUID
+
+import msgspec
+
+from brokkr.broker import db
+from brokkr.broker.domain import access, audit, errors, paks
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+
+def _not_found(agent_id: UUID) -> errors.NotFound:
+    return errors.NotFound("agent not found", code="agent_not_found", details={"id": str(agent_id)})
+
+
+async def create(ctx: Context, *, caller: access.Caller, new: wire.NewAgent) -> wire.CreateAgentResponse:
+    access.require_admin(caller)
+    pak = paks.generate()
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        agent = await db.agents.insert(
+            tx,
+            agent_id=uuid.uuid4(),
+            name=new.name,
+            cluster_name=new.cluster_name,
+            pak_hash=pak.hash,
+            key_id=pak.key_id,
+            now=now,
+        )
+        details = {"name": agent.name, "cluster_name": agent.cluster_name, "pak_key_id": pak.key_id}
+        entry = audit.by(caller, action="agent.created", resource_type="agent", resource_id=agent.id, details=details)
+        await db.audit.insert(tx, entry, now=now)
+    return wire.CreateAgentResponse(agent=agent, initial_pak=pak.plaintext)
+
+
+async def list_all(ctx: Context, *, caller: access.Caller) -> list[wire.Agent]:
+    access.require_admin(caller)
+    async with ctx.database.read() as tx:
+        return await db.agents.list_live(tx)
+
+
+async def search(
+    ctx: Context, *, caller: access.Caller, name: str | None, cluster_name: str | None
+) -> wire.Agent:
+    if not name or not cluster_name:
+        raise errors.BadRequest(
+            "query parameters name and cluster_name are both required",
+            code="name_and_cluster_required",
+        )
+    if caller.role is access.Role.GENERATOR:
+        access.require_admin(caller)
+    async with ctx.database.read() as tx:
+        agent = await db.agents.find_by_name(tx, name=name, cluster_name=cluster_name)
+    # Non-admins learn nothing about agents other than themselves (no existence oracle).
+    if caller.is_admin:
+        if agent is None:
+            raise errors.NotFound("agent not found", code="agent_not_found")
+        return agent
+    if agent is None or not caller.is_agent(agent.id):
+        raise errors.Forbidden("access to this agent is not allowed", code="agent_pak_mismatch")
+    return agent
+
+
+async def get(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> wire.Agent:
+    access.require_admin_or_agent(caller, agent_id)
+    async with ctx.database.read() as tx:
+        agent = await db.agents.get(tx, agent_id)
+    if agent is None:
+        raise _not_found(agent_id)
+    return agent
+
+
+def _changes(current: wire.Agent, update: wire.AgentUpdate) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    for field in ("name", "cluster_name", "status"):
+        value = getattr(update, field)
+        if value is not msgspec.UNSET and value != getattr(current, field):
+            changes[field] = value
+    return changes
+
+
+async def update(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID, update: wire.AgentUpdate
+) -> wire.Agent:
+    access.require_admin_or_agent(caller, agent_id)
+    access.require_same_id(None if update.id is msgspec.UNSET else update.id, agent_id, field="id")
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        current = await db.agents.get(tx, agent_id)
+        if current is None:
+            raise _not_found(agent_id)
+        changes = _changes(current, update)
+        if changes and not caller.is_admin:
+            # D8: an agent may neither activate nor rename itself.
+            raise errors.Forbidden(
+                "only an admin may change an agent's name, cluster or status",
+                code="agent_update_forbidden",
+                details={"fields": sorted(changes)},
+            )
+        if not changes:
+            return current
+        agent = await db.agents.update(tx, agent_id, now=now, **changes)
+        if agent is None:
+            raise _not_found(agent_id)
+        entry = audit.by(caller, action="agent.updated", resource_type="agent", resource_id=agent_id, details=changes)
+        await db.audit.insert(tx, entry, now=now)
+    return agent
+
+
+async def delete(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None:
+    """Soft-delete; deleting an already deleted agent changes nothing (D15)."""
+    access.require_admin(caller)
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        credential = await db.agents.get_credential(tx, agent_id, for_update=True)
+        if credential is None:
+            if await db.agents.exists_including_deleted(tx, agent_id):
+                return
+            raise _not_found(agent_id)
+        await db.agents.soft_delete(tx, agent_id, now=now)
+        if credential.pak_hash:
+            await db.notify.publish_revoked(tx, credential.pak_hash)
+        entry = audit.by(caller, action="agent.deleted", resource_type="agent", resource_id=agent_id)
+        await db.audit.insert(tx, entry, now=now)
+    if credential.pak_hash:
+        ctx.forget_pak(credential.pak_hash)
+
+
+async def record_heartbeat(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None:
+    """Liveness only: not audited, or the trail would be mostly heartbeats."""
+    access.require_agent_itself(caller, agent_id)
+    async with ctx.database.transaction() as tx:
+        if not await db.agents.record_heartbeat(tx, agent_id, now=ctx.now()):
+            raise _not_found(agent_id)
+
+
+async def rotate_pak(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> wire.RotateAgentPakResponse:
+    access.require_admin_or_agent(caller, agent_id)
+    pak = paks.generate()
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        credential = await db.agents.get_credential(tx, agent_id, for_update=True)
+        if credential is None:
+            raise _not_found(agent_id)
+        agent = await db.agents.set_pak(tx, agent_id, pak_hash=pak.hash, key_id=pak.key_id, now=now)
+        if agent is None:
+            raise _not_found(agent_id)
+        if credential.pak_hash:
+            await db.notify.publish_revoked(tx, credential.pak_hash)
+        details = {"agent_name": agent.name, "pak_key_id": pak.key_id}
+        entry = audit.by(caller, action="pak.rotated", resource_type="agent", resource_id=agent_id, details=details)
+        await db.audit.insert(tx, entry, now=now)
+    if credential.pak_hash:
+        ctx.forget_pak(credential.pak_hash)
+    return wire.RotateAgentPakResponse(agent=agent, pak=pak.plaintext)

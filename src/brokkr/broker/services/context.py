@@ -1,0 +1,23 @@
+"""What every use case needs from the running broker, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from brokkr.broker import db
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    database: db.Database
+    data_dir: Path
+    # Drops a revoked PAK hash from this process's auth cache, right after the revoking commit.
+    forget_pak: Callable[[str], None]
+    now: Callable[[], datetime] = field(default=utc_now)

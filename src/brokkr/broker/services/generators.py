@@ -1,0 +1,148 @@
+"""Generator use cases: the identities that own stacks and templates."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from brokkr.broker import db
+from brokkr.broker.domain import access, audit, errors, paks
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+
+def _not_found(generator_id: UUID) -> errors.NotFound:
+    return errors.NotFound(
+        "generator not found", code="generator_not_found", details={"id": str(generator_id)}
+    )
+
+
+async def create(
+    ctx: Context, *, caller: access.Caller, new: wire.NewGenerator
+) -> wire.CreateGeneratorResponse:
+    access.require_admin(caller)
+    pak = paks.generate()
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        generator = await db.generators.insert(
+            tx,
+            generator_id=uuid.uuid4(),
+            name=new.name,
+            description=new.description,
+            pak_hash=pak.hash,
+            key_id=pak.key_id,
+            now=now,
+        )
+        details = {"name": generator.name, "pak_key_id": pak.key_id}
+        entry = audit.by(
+            caller, action="generator.created", resource_type="generator", resource_id=generator.id, details=details
+        )
+        await db.audit.insert(tx, entry, now=now)
+    return wire.CreateGeneratorResponse(generator=generator, pak=pak.plaintext)
+
+
+async def list_all(ctx: Context, *, caller: access.Caller) -> list[wire.Generator]:
+    access.require_admin(caller)
+    async with ctx.database.read() as tx:
+        return await db.generators.list_live(tx)
+
+
+async def get(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> wire.Generator:
+    access.require_admin_or_generator(caller, generator_id)
+    async with ctx.database.read() as tx:
+        generator = await db.generators.get(tx, generator_id)
+    if generator is None:
+        raise _not_found(generator_id)
+    return generator
+
+
+def _changes(current: wire.Generator, update: wire.GeneratorUpdate) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for field in ("name", "description", "is_active"):
+        value = getattr(update, field)
+        if value is not msgspec.UNSET and value != getattr(current, field):
+            changes[field] = value
+    return changes
+
+
+async def update(
+    ctx: Context, *, caller: access.Caller, generator_id: UUID, update: wire.GeneratorUpdate
+) -> wire.Generator:
+    access.require_admin_or_generator(caller, generator_id)
+    access.require_same_id(None if update.id is msgspec.UNSET else update.id, generator_id, field="id")
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        credential = await db.generators.get_credential(tx, generator_id, for_update=True)
+        if credential is None:
+            raise _not_found(generator_id)
+        changes = _changes(credential.generator, update)
+        if "is_active" in changes and not caller.is_admin:
+            raise errors.Forbidden(
+                "only an admin may activate or deactivate a generator", code="generator_update_forbidden",
+                details={"fields": ["is_active"]},
+            )
+        if not changes:
+            return credential.generator
+        generator = await db.generators.update(tx, generator_id, now=now, **changes)
+        if generator is None:
+            raise _not_found(generator_id)
+        deactivated = changes.get("is_active") is False and credential.pak_hash is not None
+        if deactivated and credential.pak_hash:
+            await db.notify.publish_revoked(tx, credential.pak_hash)
+        entry = audit.by(
+            caller, action="generator.updated", resource_type="generator", resource_id=generator_id, details=changes
+        )
+        await db.audit.insert(tx, entry, now=now)
+    if deactivated and credential.pak_hash:
+        ctx.forget_pak(credential.pak_hash)
+    return generator
+
+
+async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> None:
+    """Soft-delete; deleting an already deleted generator changes nothing (D15)."""
+    access.require_admin_or_generator(caller, generator_id)
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        credential = await db.generators.get_credential(tx, generator_id, for_update=True)
+        if credential is None:
+            if await db.generators.exists_including_deleted(tx, generator_id):
+                return
+            raise _not_found(generator_id)
+        await db.generators.soft_delete(tx, generator_id, now=now)
+        if credential.pak_hash:
+            await db.notify.publish_revoked(tx, credential.pak_hash)
+        entry = audit.by(caller, action="generator.deleted", resource_type="generator", resource_id=generator_id)
+        await db.audit.insert(tx, entry, now=now)
+    if credential.pak_hash:
+        ctx.forget_pak(credential.pak_hash)
+
+
+async def rotate_pak(
+    ctx: Context, *, caller: access.Caller, generator_id: UUID
+) -> wire.CreateGeneratorResponse:
+    access.require_admin_or_generator(caller, generator_id)
+    pak = paks.generate()
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        credential = await db.generators.get_credential(tx, generator_id, for_update=True)
+        if credential is None:
+            raise _not_found(generator_id)
+        generator = await db.generators.set_pak(tx, generator_id, pak_hash=pak.hash, key_id=pak.key_id, now=now)
+        if generator is None:
+            raise _not_found(generator_id)
+        if credential.pak_hash:
+            await db.notify.publish_revoked(tx, credential.pak_hash)
+        entry = audit.by(
+            caller,
+            action="pak.rotated",
+            resource_type="generator",
+            resource_id=generator_id,
+            details={"generator_name": generator.name, "pak_key_id": pak.key_id},
+        )
+        await db.audit.insert(tx, entry, now=now)
+    if credential.pak_hash:
+        ctx.forget_pak(credential.pak_hash)
+    return wire.CreateGeneratorResponse(generator=generator, pak=pak.plaintext)

@@ -1,0 +1,1 @@
+"""What two or more Brokkr programs share. Imports nothing else from brokkr."""
