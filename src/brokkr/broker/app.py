@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -49,25 +47,14 @@ def create_app(settings: Settings) -> Litestar:
         pool_size=settings.database.pool_size,
         connect_timeout=settings.database.connect_timeout_seconds,
     )
-    cache = IdentityCache(ttl=settings.auth.cache_ttl_seconds, max_entries=settings.auth.cache_max_entries)
+    cache = IdentityCache(
+        ttl=settings.auth.cache_ttl_seconds, max_entries=settings.auth.cache_max_entries
+    )
     ctx = Context(database=database, data_dir=settings.data_path, forget_pak=cache.forget)
     authenticator = Authenticator(ctx, cache)
     listener = db.notify.RevocationListener(database, cache.forget)
 
-    @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        try:
-            await migrations.upgrade(database)
-            outcome = await services.admin.bootstrap(
-                ctx, admin_pak=settings.broker.admin_pak, admin_pak_hash=settings.broker.admin_pak_hash
-            )
-            if outcome.generated_pak:
-                _print_banner(outcome.generated_pak, outcome)
-            await listener.start()
-            yield
-        finally:
-            await listener.stop()
-            await database.dispose()
+    runtime = Runtime(settings=settings, ctx=ctx, listener=listener)
 
     api = Router(
         path="/api/v1",
@@ -84,10 +71,12 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[api, ops.router, docs.router],
         dependencies=dependencies.PROVIDERS,
         exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
-        lifespan=[lifespan],
+        on_startup=[runtime.start],
+        on_shutdown=[runtime.stop],
         state=State(
             {
                 "ctx": ctx,
+                "runtime": runtime,
                 "authenticator": authenticator,
                 "metrics": Metrics(),
                 "schema_head": migrations.head(),
@@ -111,6 +100,32 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
         debug=False,
     )
+
+
+class Runtime:
+    """What starts and stops with the server: schema migration, admin bootstrap, listeners."""
+
+    def __init__(
+        self, *, settings: Settings, ctx: Context, listener: db.notify.RevocationListener
+    ) -> None:
+        self._settings = settings
+        self._ctx = ctx
+        self._listener = listener
+
+    async def start(self) -> None:
+        await migrations.upgrade(self._ctx.database)
+        outcome = await services.admin.bootstrap(
+            self._ctx,
+            admin_pak=self._settings.broker.admin_pak,
+            admin_pak_hash=self._settings.broker.admin_pak_hash,
+        )
+        if outcome.generated_pak:
+            _print_banner(outcome.generated_pak, outcome)
+        await self._listener.start()
+
+    async def stop(self) -> None:
+        await self._listener.stop()
+        await self._ctx.database.dispose()
 
 
 def create_asgi(settings: Settings) -> Observability:

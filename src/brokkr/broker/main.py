@@ -37,7 +37,13 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     )
     log.info(
         "broker starting",
-        extra={"fields": {"host": config.host, "port": config.port, "database": _database_kind(settings)}},
+        extra={
+            "fields": {
+                "host": config.host,
+                "port": config.port,
+                "database": _database_kind(settings),
+            }
+        },
     )
     uvicorn.Server(config).run()
 
@@ -75,7 +81,9 @@ def rotate_admin_pak(settings: Settings) -> str:
         database = _database(settings)
         try:
             await migrations.upgrade(database)
-            ctx = Context(database=database, data_dir=settings.data_path, forget_pak=lambda _hash: None)
+            ctx = Context(
+                database=database, data_dir=settings.data_path, forget_pak=lambda _hash: None
+            )
             pak = await services.admin.rotate_pak(ctx)
         finally:
             await database.dispose()

@@ -92,9 +92,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         )
 
 
-def load(
-    *, config_file: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load(*, config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults < TOML file (``--config`` or ``BROKKR_CONFIG_FILE``) < ``BROKKR__*`` variables."""
     settings = layered.load(
         Settings,

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # Anything shaped like a PAK (prefix_short_long) is masked down to its public short token.
-_PAK_PATTERN = re.compile(r"\b([A-Za-z0-9]+)_([1-9A-HJ-NP-Za-km-z]{6,12})_[1-9A-HJ-NP-Za-km-z]{16,}")
+_PAK_PATTERN = re.compile(
+    r"\b([A-Za-z0-9]+)_([1-9A-HJ-NP-Za-km-z]{6,12})_[1-9A-HJ-NP-Za-km-z]{16,}"
+)
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 

@@ -116,7 +116,9 @@ def _is_list_field(section_type: type[msgspec.Struct], key: str) -> bool:
     return False
 
 
-def _reject_unknown(settings_type: type[msgspec.Struct], values: Mapping[str, Any], prefix: str) -> None:
+def _reject_unknown(
+    settings_type: type[msgspec.Struct], values: Mapping[str, Any], prefix: str
+) -> None:
     known = {field.encode_name: field.type for field in msgspec.structs.fields(settings_type)}
     for key, value in values.items():
         if key not in known:

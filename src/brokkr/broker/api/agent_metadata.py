@@ -5,11 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Router, delete, get, post
+from litestar.params import FromPath, JSONBody
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
-from brokkr.broker.domain.access import Caller
-from brokkr.broker.services.context import Context
+from brokkr.broker.api.dependencies import CallerDep, ContextDep
 from brokkr.common import wire
 
 _BODY_ID = "`agent_id` may be omitted; when sent it must equal the `{id}` in the path (else 403)."
@@ -23,7 +23,9 @@ _BODY_ID = "`agent_id` may be omitted; when sent it must equal the `{id}` in the
     responses=responses.errors(404),
     tags=["agent-labels"],
 )
-async def list_labels(ctx: Context, caller: Caller, id: UUID) -> list[wire.AgentLabel]:
+async def list_labels(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]
+) -> list[wire.AgentLabel]:
     return await services.agent_metadata.list_labels(ctx, caller=caller, agent_id=id)
 
 
@@ -36,7 +38,9 @@ async def list_labels(ctx: Context, caller: Caller, id: UUID) -> list[wire.Agent
     responses=responses.errors(404, 409, 422),
     tags=["agent-labels"],
 )
-async def add_label(ctx: Context, caller: Caller, id: UUID, data: wire.NewAgentLabel) -> wire.AgentLabel:
+async def add_label(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], data: JSONBody[wire.NewAgentLabel]
+) -> wire.AgentLabel:
     return await services.agent_metadata.add_label(ctx, caller=caller, agent_id=id, new=data)
 
 
@@ -48,7 +52,9 @@ async def add_label(ctx: Context, caller: Caller, id: UUID, data: wire.NewAgentL
     responses=responses.errors(404),
     tags=["agent-labels"],
 )
-async def remove_label(ctx: Context, caller: Caller, id: UUID, label: str) -> None:
+async def remove_label(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], label: FromPath[str]
+) -> None:
     await services.agent_metadata.remove_label(ctx, caller=caller, agent_id=id, label=label)
 
 
@@ -60,7 +66,9 @@ async def remove_label(ctx: Context, caller: Caller, id: UUID, label: str) -> No
     responses=responses.errors(404),
     tags=["agent-annotations"],
 )
-async def list_annotations(ctx: Context, caller: Caller, id: UUID) -> list[wire.AgentAnnotation]:
+async def list_annotations(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]
+) -> list[wire.AgentAnnotation]:
     return await services.agent_metadata.list_annotations(ctx, caller=caller, agent_id=id)
 
 
@@ -74,7 +82,7 @@ async def list_annotations(ctx: Context, caller: Caller, id: UUID) -> list[wire.
     tags=["agent-annotations"],
 )
 async def add_annotation(
-    ctx: Context, caller: Caller, id: UUID, data: wire.NewAgentAnnotation
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], data: JSONBody[wire.NewAgentAnnotation]
 ) -> wire.AgentAnnotation:
     return await services.agent_metadata.add_annotation(ctx, caller=caller, agent_id=id, new=data)
 
@@ -87,11 +95,20 @@ async def add_annotation(
     responses=responses.errors(404),
     tags=["agent-annotations"],
 )
-async def remove_annotation(ctx: Context, caller: Caller, id: UUID, key: str) -> None:
+async def remove_annotation(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], key: FromPath[str]
+) -> None:
     await services.agent_metadata.remove_annotation(ctx, caller=caller, agent_id=id, key=key)
 
 
 router = Router(
     path="/",
-    route_handlers=[list_labels, add_label, remove_label, list_annotations, add_annotation, remove_annotation],
+    route_handlers=[
+        list_labels,
+        add_label,
+        remove_label,
+        list_annotations,
+        add_annotation,
+        remove_annotation,
+    ],
 )

@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Router, delete, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
-from brokkr.broker.domain.access import Caller
-from brokkr.broker.services.context import Context
+from brokkr.broker.api.dependencies import CallerDep, ContextDep
 from brokkr.common import wire
 
 
@@ -29,13 +29,15 @@ from brokkr.common import wire
 )
 async def list_or_search_agents(
     request: Request[Any, Any, Any],
-    ctx: Context,
-    caller: Caller,
-    name: str | None = None,
-    cluster_name: str | None = None,
+    ctx: ContextDep,
+    caller: CallerDep,
+    name: FromQuery[str | None] = None,
+    cluster_name: FromQuery[str | None] = None,
 ) -> list[wire.Agent] | wire.Agent:
     if request.scope.get("raw_path", b"").endswith(b"/"):
-        return await services.agents.search(ctx, caller=caller, name=name, cluster_name=cluster_name)
+        return await services.agents.search(
+            ctx, caller=caller, name=name, cluster_name=cluster_name
+        )
     return await services.agents.list_all(ctx, caller=caller)
 
 
@@ -48,7 +50,9 @@ async def list_or_search_agents(
     responses=responses.errors(409, 422),
     tags=["agents"],
 )
-async def create_agent(ctx: Context, caller: Caller, data: wire.NewAgent) -> wire.CreateAgentResponse:
+async def create_agent(
+    ctx: ContextDep, caller: CallerDep, data: JSONBody[wire.NewAgent]
+) -> wire.CreateAgentResponse:
     return await services.agents.create(ctx, caller=caller, new=data)
 
 
@@ -60,7 +64,7 @@ async def create_agent(ctx: Context, caller: Caller, data: wire.NewAgent) -> wir
     responses=responses.errors(404),
     tags=["agents"],
 )
-async def get_agent(ctx: Context, caller: Caller, id: UUID) -> wire.Agent:
+async def get_agent(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]) -> wire.Agent:
     return await services.agents.get(ctx, caller=caller, agent_id=id)
 
 
@@ -76,7 +80,9 @@ async def get_agent(ctx: Context, caller: Caller, id: UUID) -> wire.Agent:
     responses=responses.errors(404, 409, 422),
     tags=["agents"],
 )
-async def update_agent(ctx: Context, caller: Caller, id: UUID, data: wire.AgentUpdate) -> wire.Agent:
+async def update_agent(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], data: JSONBody[wire.AgentUpdate]
+) -> wire.Agent:
     return await services.agents.update(ctx, caller=caller, agent_id=id, update=data)
 
 
@@ -89,7 +95,7 @@ async def update_agent(ctx: Context, caller: Caller, id: UUID, data: wire.AgentU
     responses=responses.errors(404),
     tags=["agents"],
 )
-async def delete_agent(ctx: Context, caller: Caller, id: UUID) -> None:
+async def delete_agent(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]) -> None:
     await services.agents.delete(ctx, caller=caller, agent_id=id)
 
 
@@ -103,7 +109,7 @@ async def delete_agent(ctx: Context, caller: Caller, id: UUID) -> None:
     responses=responses.errors(404),
     tags=["agents"],
 )
-async def record_heartbeat(ctx: Context, caller: Caller, id: UUID) -> None:
+async def record_heartbeat(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]) -> None:
     await services.agents.record_heartbeat(ctx, caller=caller, agent_id=id)
 
 
@@ -117,7 +123,9 @@ async def record_heartbeat(ctx: Context, caller: Caller, id: UUID) -> None:
     responses=responses.errors(404),
     tags=["agents"],
 )
-async def rotate_agent_pak(ctx: Context, caller: Caller, id: UUID) -> wire.RotateAgentPakResponse:
+async def rotate_agent_pak(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]
+) -> wire.RotateAgentPakResponse:
     return await services.agents.rotate_pak(ctx, caller=caller, agent_id=id)
 
 

@@ -7,13 +7,12 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Router, get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
+from brokkr.broker.api.dependencies import CallerDep, ContextDep
 from brokkr.broker.domain import audit
-from brokkr.broker.domain.access import Caller
-from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
 
@@ -30,17 +29,17 @@ from brokkr.common import wire
     tags=["admin"],
 )
 async def list_audit_logs(
-    ctx: Context,
-    caller: Caller,
-    actor_type: str | None = None,
-    actor_id: UUID | None = None,
-    action: str | None = None,
-    resource_type: str | None = None,
-    resource_id: UUID | None = None,
-    since: Annotated[datetime | None, Parameter(query="from")] = None,
-    until: Annotated[datetime | None, Parameter(query="to")] = None,
-    limit: Annotated[int, Parameter(ge=1)] = audit.DEFAULT_LIMIT,
-    offset: Annotated[int, Parameter(ge=0)] = 0,
+    ctx: ContextDep,
+    caller: CallerDep,
+    actor_type: FromQuery[str | None] = None,
+    actor_id: FromQuery[UUID | None] = None,
+    action: FromQuery[str | None] = None,
+    resource_type: FromQuery[str | None] = None,
+    resource_id: FromQuery[UUID | None] = None,
+    since: Annotated[datetime | None, QueryParameter(name="from")] = None,
+    until: Annotated[datetime | None, QueryParameter(name="to")] = None,
+    limit: Annotated[int, QueryParameter(ge=1)] = audit.DEFAULT_LIMIT,
+    offset: Annotated[int, QueryParameter(ge=0)] = 0,
 ) -> wire.AuditLogList:
     query = audit.Query(
         actor_type=actor_type,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from litestar import Router, post
 
 from brokkr.broker.api import responses, security
-from brokkr.broker.domain.access import Caller, Role
+from brokkr.broker.api.dependencies import CallerDep
+from brokkr.broker.domain.access import Role
 from brokkr.common import wire
 
 
@@ -19,7 +20,7 @@ from brokkr.common import wire
     responses=responses.errors(),
     tags=["auth"],
 )
-async def verify_pak(caller: Caller) -> wire.AuthResponse:
+async def verify_pak(caller: CallerDep) -> wire.AuthResponse:
     return wire.AuthResponse(
         admin=caller.is_admin,
         agent=caller.id if caller.role is Role.AGENT else None,

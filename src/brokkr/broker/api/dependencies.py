@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 
 from brokkr.broker.auth.authenticator import Authenticator
@@ -42,3 +42,7 @@ PROVIDERS = {
     "caller": Provide(_caller, sync_to_thread=False),
     "ctx": Provide(_context, sync_to_thread=False),
 }
+
+
+CallerDep = NamedDependency[Caller]
+ContextDep = NamedDependency[Context]

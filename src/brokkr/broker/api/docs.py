@@ -53,7 +53,9 @@ def _document(request: Request[Any, Any, Any]) -> dict[str, Any]:
         search["summary"] = "Find an agent by name and cluster"
         paths[_SEARCH_PATH] = {"get": search}
         listing["parameters"] = [
-            p for p in listing.get("parameters", []) if p.get("name") not in {"name", "cluster_name"}
+            p
+            for p in listing.get("parameters", [])
+            if p.get("name") not in {"name", "cluster_name"}
         ]
         listing["summary"] = "List agents"
     request.app.state.openapi_document = document
@@ -75,6 +77,8 @@ router = Router(
     route_handlers=[
         openapi_json,
         swagger_ui,
-        create_static_files_router(path="/swagger-ui/assets", directories=[ASSETS], include_in_schema=False),
+        create_static_files_router(
+            path="/swagger-ui/assets", directories=[ASSETS], include_in_schema=False
+        ),
     ],
 )

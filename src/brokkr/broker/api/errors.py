@@ -28,9 +28,14 @@ _CODES = {
 }
 
 
-def render(status: int, *, code: str, message: str, details: dict[str, Any] | None = None) -> Response[wire.ErrorBody]:
+def render(
+    status: int, *, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response[wire.ErrorBody]:
     body = wire.ErrorBody(
-        error=message, code=code, message=message, details=msgspec.UNSET if details is None else details
+        error=message,
+        code=code,
+        message=message,
+        details=msgspec.UNSET if details is None else details,
     )
     headers = {"WWW-Authenticate": 'Bearer realm="brokkr"'} if status == 401 else None
     return Response(body, status_code=status, headers=headers, media_type="application/json")
@@ -40,13 +45,25 @@ def broker_error(_: Request[Any, Any, Any], exc: errors.BrokerError) -> Response
     return render(exc.status, code=exc.code, message=exc.message, details=exc.details)
 
 
-def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[wire.ErrorBody]:
+def validation_error(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[wire.ErrorBody]:
     problems = exc.extra if isinstance(exc.extra, list) else []
     fields = {str(p.get("key")): str(p.get("message")) for p in problems if isinstance(p, dict)}
     sources = {p.get("source") for p in problems if isinstance(p, dict)}
     if sources and sources <= {"path", "query", "header"}:
-        return render(400, code="invalid_parameter", message="invalid request parameter", details={"fields": fields})
-    return render(422, code="validation_failed", message="the request body is invalid", details={"fields": fields})
+        return render(
+            400,
+            code="invalid_parameter",
+            message="invalid request parameter",
+            details={"fields": fields},
+        )
+    return render(
+        422,
+        code="validation_failed",
+        message="the request body is invalid",
+        details={"fields": fields},
+    )
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[wire.ErrorBody]:
@@ -54,17 +71,27 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     if status >= 500:
         return unexpected_error(request, exc)
     if status == 400:
-        return render(400, code="invalid_json", message=f"the request body is not valid JSON: {exc.detail}")
+        return render(
+            400, code="invalid_json", message=f"the request body is not valid JSON: {exc.detail}"
+        )
     if status == 404:
-        return render(404, code="not_found", message=f"no route for {request.method} {request.url.path}")
+        return render(
+            404, code="not_found", message=f"no route for {request.method} {request.url.path}"
+        )
     if status == 405:
-        return render(405, code="method_not_allowed", message=f"{request.method} is not allowed on {request.url.path}")
+        return render(
+            405,
+            code="method_not_allowed",
+            message=f"{request.method} is not allowed on {request.url.path}",
+        )
     return render(status, code=_CODES.get(status, "client_error"), message=str(exc.detail))
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[wire.ErrorBody]:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return render(HTTP_500_INTERNAL_SERVER_ERROR, code="internal_error", message="internal server error")
+    return render(
+        HTTP_500_INTERNAL_SERVER_ERROR, code="internal_error", message="internal server error"
+    )
 
 
 HANDLERS = {

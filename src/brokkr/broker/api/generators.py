@@ -5,11 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Router, delete, get, post, put
+from litestar.params import FromPath, JSONBody
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
-from brokkr.broker.domain.access import Caller
-from brokkr.broker.services.context import Context
+from brokkr.broker.api.dependencies import CallerDep, ContextDep
 from brokkr.common import wire
 
 
@@ -21,7 +21,7 @@ from brokkr.common import wire
     responses=responses.errors(),
     tags=["generators"],
 )
-async def list_generators(ctx: Context, caller: Caller) -> list[wire.Generator]:
+async def list_generators(ctx: ContextDep, caller: CallerDep) -> list[wire.Generator]:
     return await services.generators.list_all(ctx, caller=caller)
 
 
@@ -34,7 +34,9 @@ async def list_generators(ctx: Context, caller: Caller) -> list[wire.Generator]:
     responses=responses.errors(409, 422),
     tags=["generators"],
 )
-async def create_generator(ctx: Context, caller: Caller, data: wire.NewGenerator) -> wire.CreateGeneratorResponse:
+async def create_generator(
+    ctx: ContextDep, caller: CallerDep, data: JSONBody[wire.NewGenerator]
+) -> wire.CreateGeneratorResponse:
     return await services.generators.create(ctx, caller=caller, new=data)
 
 
@@ -46,7 +48,7 @@ async def create_generator(ctx: Context, caller: Caller, data: wire.NewGenerator
     responses=responses.errors(404),
     tags=["generators"],
 )
-async def get_generator(ctx: Context, caller: Caller, id: UUID) -> wire.Generator:
+async def get_generator(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]) -> wire.Generator:
     return await services.generators.get(ctx, caller=caller, generator_id=id)
 
 
@@ -63,7 +65,9 @@ async def get_generator(ctx: Context, caller: Caller, id: UUID) -> wire.Generato
     responses=responses.errors(404, 409, 422),
     tags=["generators"],
 )
-async def update_generator(ctx: Context, caller: Caller, id: UUID, data: wire.GeneratorUpdate) -> wire.Generator:
+async def update_generator(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], data: JSONBody[wire.GeneratorUpdate]
+) -> wire.Generator:
     return await services.generators.update(ctx, caller=caller, generator_id=id, update=data)
 
 
@@ -76,7 +80,7 @@ async def update_generator(ctx: Context, caller: Caller, id: UUID, data: wire.Ge
     responses=responses.errors(404),
     tags=["generators"],
 )
-async def delete_generator(ctx: Context, caller: Caller, id: UUID) -> None:
+async def delete_generator(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]) -> None:
     await services.generators.delete(ctx, caller=caller, generator_id=id)
 
 
@@ -90,7 +94,9 @@ async def delete_generator(ctx: Context, caller: Caller, id: UUID) -> None:
     responses=responses.errors(404),
     tags=["generators"],
 )
-async def rotate_generator_pak(ctx: Context, caller: Caller, id: UUID) -> wire.CreateGeneratorResponse:
+async def rotate_generator_pak(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]
+) -> wire.CreateGeneratorResponse:
     return await services.generators.rotate_pak(ctx, caller=caller, generator_id=id)
 
 

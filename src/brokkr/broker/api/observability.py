@@ -50,7 +50,9 @@ class Observability:
             path = scope["path"]
             if path not in _SKIP:
                 endpoint = str(scope.get("path_template") or _UNMATCHED)
-                self.metrics.observe(endpoint=endpoint, method=scope["method"], status=status, seconds=elapsed)
+                self.metrics.observe(
+                    endpoint=endpoint, method=scope["method"], status=status, seconds=elapsed
+                )
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %s",

@@ -6,10 +6,16 @@ from litestar import Response, Router, get
 from litestar.datastructures import State
 
 from brokkr.broker import metrics, services
-from brokkr.broker.services.context import Context
+from brokkr.broker.api.dependencies import ContextDep
 
 
-@get("/healthz", include_in_schema=True, summary="Liveness: the process is up", tags=["operations"], sync_to_thread=False)
+@get(
+    "/healthz",
+    include_in_schema=True,
+    summary="Liveness: the process is up",
+    tags=["operations"],
+    sync_to_thread=False,
+)
 def healthz() -> Response[str]:
     return Response("OK", media_type="text/plain")
 
@@ -19,7 +25,7 @@ def healthz() -> Response[str]:
     summary="Readiness: database reachable and migrations current (else 503)",
     tags=["operations"],
 )
-async def readyz(ctx: Context, state: State) -> Response[str]:
+async def readyz(ctx: ContextDep, state: State) -> Response[str]:
     await services.readiness.check(ctx, expected_revision=state.schema_head)
     return Response("Ready", media_type="text/plain")
 

@@ -11,7 +11,11 @@ SCHEMES = {
         security_scheme_in="header",
         description=f"{role} PAK, as `Bearer <pak>` or the bare key",
     )
-    for name, role in (("admin_pak", "Admin"), ("agent_pak", "Agent"), ("generator_pak", "Generator"))
+    for name, role in (
+        ("admin_pak", "Admin"),
+        ("agent_pak", "Agent"),
+        ("generator_pak", "Generator"),
+    )
 }
 
 ADMIN: list[SecurityRequirement] = [{"admin_pak": []}]

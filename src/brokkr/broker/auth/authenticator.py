@@ -22,7 +22,9 @@ class Authenticator:
         pak = paks.from_authorization(header)
         if pak is None:
             reason = "missing" if not header else "malformed"
-            await self._fail(reason, key_id=None, ip_address=ip_address, user_agent=user_agent, path=path)
+            await self._fail(
+                reason, key_id=None, ip_address=ip_address, user_agent=user_agent, path=path
+            )
         pak_hash = paks.hash_key(pak)
         identity = self.cache.get(pak_hash)
         if identity is None:
@@ -31,15 +33,30 @@ class Authenticator:
                 identity = await db.identities.find(tx, pak_hash)
             if identity is None:
                 await self._fail(
-                    "unknown_or_revoked", key_id=paks.key_id(pak), ip_address=ip_address, user_agent=user_agent, path=path
+                    "unknown_or_revoked",
+                    key_id=paks.key_id(pak),
+                    ip_address=ip_address,
+                    user_agent=user_agent,
+                    path=path,
                 )
             self.cache.put(pak_hash, identity, generation=generation)
         return access.Caller(identity=identity, ip_address=ip_address, user_agent=user_agent)
 
     async def _fail(
-        self, reason: str, *, key_id: str | None, ip_address: str | None, user_agent: str | None, path: str
+        self,
+        reason: str,
+        *,
+        key_id: str | None,
+        ip_address: str | None,
+        user_agent: str | None,
+        path: str,
     ) -> NoReturn:
         await audit_service.record_auth_failure(
-            self._ctx, reason=reason, key_id=key_id, ip_address=ip_address, user_agent=user_agent, path=path
+            self._ctx,
+            reason=reason,
+            key_id=key_id,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            path=path,
         )
         raise errors.Unauthorized("a valid PAK is required", code="unauthorized")

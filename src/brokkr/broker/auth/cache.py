@@ -16,7 +16,9 @@ class IdentityCache:
     must not store its (possibly revoked) result: ``put`` drops it when the generation moved.
     """
 
-    def __init__(self, *, ttl: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, ttl: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self._max_entries = max_entries
         self._clock = clock

@@ -50,11 +50,15 @@ async def remove_label(tx: Tx, agent_id: UUID, label: str) -> bool:
 
 async def list_annotations(tx: Tx, agent_id: UUID) -> list[wire.AgentAnnotation]:
     rows = await tx.execute(
-        sa.select(_annotations.c.id, _annotations.c.agent_id, _annotations.c.key, _annotations.c.value)
+        sa.select(
+            _annotations.c.id, _annotations.c.agent_id, _annotations.c.key, _annotations.c.value
+        )
         .where(_annotations.c.agent_id == agent_id)
         .order_by(_annotations.c.key)
     )
-    return [wire.AgentAnnotation(id=r.id, agent_id=r.agent_id, key=r.key, value=r.value) for r in rows]
+    return [
+        wire.AgentAnnotation(id=r.id, agent_id=r.agent_id, key=r.key, value=r.value) for r in rows
+    ]
 
 
 async def add_annotation(tx: Tx, agent_id: UUID, key: str, value: str) -> wire.AgentAnnotation:

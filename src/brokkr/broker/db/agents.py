@@ -45,7 +45,9 @@ def _name_taken(exc: sa.exc.IntegrityError) -> errors.BrokerError:
             code="agent_name_taken",
             details={"constraint": "unique_agent_cluster"},
         )
-    return errors.Unprocessable("the agent violates a database constraint", code="constraint_violation")
+    return errors.Unprocessable(
+        "the agent violates a database constraint", code="constraint_violation"
+    )
 
 
 async def insert(
@@ -88,7 +90,9 @@ async def get(tx: Tx, agent_id: UUID) -> wire.Agent | None:
 
 
 async def get_credential(tx: Tx, agent_id: UUID, *, for_update: bool = False) -> Credential | None:
-    query = sa.select(*_COLUMNS, _t.c.pak_hash).where(_t.c.id == agent_id, _t.c.deleted_at.is_(None))
+    query = sa.select(*_COLUMNS, _t.c.pak_hash).where(
+        _t.c.id == agent_id, _t.c.deleted_at.is_(None)
+    )
     if for_update:
         query = query.with_for_update()
     row = (await tx.execute(query)).first()
@@ -104,7 +108,9 @@ async def exists_including_deleted(tx: Tx, agent_id: UUID) -> bool:
 
 
 async def list_live(tx: Tx) -> list[wire.Agent]:
-    rows = await tx.execute(sa.select(*_COLUMNS).where(_t.c.deleted_at.is_(None)).order_by(_t.c.created_at, _t.c.id))
+    rows = await tx.execute(
+        sa.select(*_COLUMNS).where(_t.c.deleted_at.is_(None)).order_by(_t.c.created_at, _t.c.id)
+    )
     return [_agent(row) for row in rows]
 
 
@@ -149,7 +155,9 @@ async def update(
     return _agent(row) if row else None
 
 
-async def set_pak(tx: Tx, agent_id: UUID, *, pak_hash: str, key_id: str, now: datetime) -> wire.Agent | None:
+async def set_pak(
+    tx: Tx, agent_id: UUID, *, pak_hash: str, key_id: str, now: datetime
+) -> wire.Agent | None:
     row = (
         await tx.execute(
             _t.update()
@@ -164,7 +172,9 @@ async def set_pak(tx: Tx, agent_id: UUID, *, pak_hash: str, key_id: str, now: da
 async def soft_delete(tx: Tx, agent_id: UUID, *, now: datetime) -> bool:
     """Mark a live agent deleted; False when it was not live (already deleted or unknown)."""
     result = await tx.execute(
-        _t.update().where(_t.c.id == agent_id, _t.c.deleted_at.is_(None)).values(deleted_at=now, updated_at=now)
+        _t.update()
+        .where(_t.c.id == agent_id, _t.c.deleted_at.is_(None))
+        .values(deleted_at=now, updated_at=now)
     )
     return result.rowcount == 1
 

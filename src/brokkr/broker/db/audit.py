@@ -76,7 +76,9 @@ def _conditions(query: audit.Query) -> list[sa.ColumnElement[bool]]:
 async def search(tx: Tx, query: audit.Query) -> tuple[list[wire.AuditLog], int]:
     """One page of matching records, newest first, and the total number of matches."""
     conditions = _conditions(query)
-    total = (await tx.execute(sa.select(sa.func.count()).select_from(_t).where(*conditions))).scalar_one()
+    total = (
+        await tx.execute(sa.select(sa.func.count()).select_from(_t).where(*conditions))
+    ).scalar_one()
     rows = await tx.execute(
         sa.select(*_COLUMNS)
         .where(*conditions)

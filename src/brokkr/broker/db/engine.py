@@ -50,7 +50,12 @@ class Database:
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
         try:
             conn = await self.engine.connect()
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError) as exc:
+        except (
+            sa.exc.OperationalError,
+            sa.exc.InterfaceError,
+            sa.exc.TimeoutError,
+            OSError,
+        ) as exc:
             raise errors.Unavailable("database unavailable", code="database_unavailable") from exc
         try:
             yield conn

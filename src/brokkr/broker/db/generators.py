@@ -43,7 +43,9 @@ def _name_taken(exc: sa.exc.IntegrityError) -> errors.BrokerError:
             code="generator_name_taken",
             details={"constraint": "unique_generator_name"},
         )
-    return errors.Unprocessable("the generator violates a database constraint", code="constraint_violation")
+    return errors.Unprocessable(
+        "the generator violates a database constraint", code="constraint_violation"
+    )
 
 
 async def insert(
@@ -80,13 +82,19 @@ async def insert(
 
 async def get(tx: Tx, generator_id: UUID) -> wire.Generator | None:
     row = (
-        await tx.execute(sa.select(*_COLUMNS).where(_t.c.id == generator_id, _t.c.deleted_at.is_(None)))
+        await tx.execute(
+            sa.select(*_COLUMNS).where(_t.c.id == generator_id, _t.c.deleted_at.is_(None))
+        )
     ).first()
     return _generator(row) if row else None
 
 
-async def get_credential(tx: Tx, generator_id: UUID, *, for_update: bool = False) -> Credential | None:
-    query = sa.select(*_COLUMNS, _t.c.pak_hash).where(_t.c.id == generator_id, _t.c.deleted_at.is_(None))
+async def get_credential(
+    tx: Tx, generator_id: UUID, *, for_update: bool = False
+) -> Credential | None:
+    query = sa.select(*_COLUMNS, _t.c.pak_hash).where(
+        _t.c.id == generator_id, _t.c.deleted_at.is_(None)
+    )
     if for_update:
         query = query.with_for_update()
     row = (await tx.execute(query)).first()
@@ -98,7 +106,9 @@ async def get_credential(tx: Tx, generator_id: UUID, *, for_update: bool = False
 
 
 async def list_live(tx: Tx) -> list[wire.Generator]:
-    rows = await tx.execute(sa.select(*_COLUMNS).where(_t.c.deleted_at.is_(None)).order_by(_t.c.created_at, _t.c.id))
+    rows = await tx.execute(
+        sa.select(*_COLUMNS).where(_t.c.deleted_at.is_(None)).order_by(_t.c.created_at, _t.c.id)
+    )
     return [_generator(row) for row in rows]
 
 
@@ -132,7 +142,9 @@ async def update(
     return _generator(row) if row else None
 
 
-async def set_pak(tx: Tx, generator_id: UUID, *, pak_hash: str, key_id: str, now: datetime) -> wire.Generator | None:
+async def set_pak(
+    tx: Tx, generator_id: UUID, *, pak_hash: str, key_id: str, now: datetime
+) -> wire.Generator | None:
     row = (
         await tx.execute(
             _t.update()

@@ -32,7 +32,9 @@ OnRevoked = Callable[[str | None], None]
 
 async def publish_revoked(tx: Tx, pak_hash: str) -> None:
     if tx.dialect.name == "postgresql":
-        await tx.execute(sa.text("SELECT pg_notify(:channel, :hash)"), {"channel": CHANNEL, "hash": pak_hash})
+        await tx.execute(
+            sa.text("SELECT pg_notify(:channel, :hash)"), {"channel": CHANNEL, "hash": pak_hash}
+        )
     else:
         await tx.execute(
             tables.auth_revocations.insert().values(pak_hash=pak_hash, created_at=datetime.now(UTC))
@@ -88,7 +90,9 @@ class RevocationListener:
 
     async def _poll_sqlite(self) -> None:
         async with self._database.read() as conn:
-            last = (await conn.execute(sa.select(sa.func.max(tables.auth_revocations.c.id)))).scalar()
+            last = (
+                await conn.execute(sa.select(sa.func.max(tables.auth_revocations.c.id)))
+            ).scalar()
         last = last or 0
         polls = 0
         while True:
@@ -105,7 +109,9 @@ class RevocationListener:
         async with self._database.read() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(table.c.id, table.c.pak_hash).where(table.c.id > last).order_by(table.c.id)
+                    sa.select(table.c.id, table.c.pak_hash)
+                    .where(table.c.id > last)
+                    .order_by(table.c.id)
                 )
             ).all()
         for row in rows:

@@ -21,7 +21,6 @@ metadata = sa.MetaData(
 )
 
 
-
 def _timestamps() -> list[sa.Column[object]]:
     return [
         sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -87,9 +86,7 @@ agent_labels = sa.Table(
     "agent_labels",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column(
-        "agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
     sa.Column("label", sa.String(64), nullable=False),
     sa.UniqueConstraint("agent_id", "label", name="unique_agent_label"),
     sa.Index("ix_agent_labels_label", "label"),
@@ -99,9 +96,7 @@ agent_annotations = sa.Table(
     "agent_annotations",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column(
-        "agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
     sa.Column("key", sa.String(64), nullable=False),
     sa.Column("value", sa.String(64), nullable=False),
     sa.UniqueConstraint("agent_id", "key", name="unique_agent_annotation_key"),

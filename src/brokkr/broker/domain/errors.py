@@ -1,9 +1,9 @@
 """Domain errors: each carries its HTTP status and stable code; the API renders them once (D2).
 
-    BrokerError
-    ├── BadRequest (400)          ├── Forbidden (403)     ├── Conflict (409)
-    ├── Unauthorized (401)        ├── NotFound (404)      └── Unprocessable (422)
-    └── Unavailable (503)
+BrokerError
+├── BadRequest (400)          ├── Forbidden (403)     ├── Conflict (409)
+├── Unauthorized (401)        ├── NotFound (404)      └── Unprocessable (422)
+└── Unavailable (503)
 """
 
 from __future__ import annotations

@@ -57,7 +57,11 @@ async def bootstrap(ctx: Context, *, admin_pak: str, admin_pak_hash: str) -> Boo
         generated: str | None = None
         pak_file: Path | None = None
         if admin_pak:
-            pak_hash, key_id, source = paks.hash_key(admin_pak), paks.key_id(admin_pak), "configured"
+            pak_hash, key_id, source = (
+                paks.hash_key(admin_pak),
+                paks.key_id(admin_pak),
+                "configured",
+            )
         elif admin_pak_hash:
             pak_hash, key_id, source = admin_pak_hash.lower(), None, "configured_hash"
         else:
@@ -67,7 +71,9 @@ async def bootstrap(ctx: Context, *, admin_pak: str, admin_pak_hash: str) -> Boo
             pak_file = write_pak_file(ctx.data_dir, pak.plaintext)
         await db.admins.insert(tx, pak_hash=pak_hash, key_id=key_id, now=now)
         await db.admins.ensure_admin_generator(tx, now=now)
-        await db.audit.insert(tx, _system("admin.bootstrapped", {"source": source, "pak_key_id": key_id}), now=now)
+        await db.audit.insert(
+            tx, _system("admin.bootstrapped", {"source": source, "pak_key_id": key_id}), now=now
+        )
     return Bootstrap(created=True, generated_pak=generated, pak_file=pak_file)
 
 
@@ -84,7 +90,9 @@ async def rotate_pak(ctx: Context) -> paks.Pak:
         else:
             await db.admins.replace_hash(tx, pak_hash=pak.hash, key_id=pak.key_id, now=now)
             await db.notify.publish_revoked(tx, old_hash)
-        await db.audit.insert(tx, _system("pak.rotated", {"role": "admin", "pak_key_id": pak.key_id}), now=now)
+        await db.audit.insert(
+            tx, _system("pak.rotated", {"role": "admin", "pak_key_id": pak.key_id}), now=now
+        )
         if (ctx.data_dir / ADMIN_PAK_FILE).exists():
             write_pak_file(ctx.data_dir, pak.plaintext)
     if old_hash is not None:

@@ -14,7 +14,9 @@ from brokkr.common import wire
 
 async def _require_live_agent(tx: db.Tx, agent_id: UUID) -> None:
     if await db.agents.get(tx, agent_id) is None:
-        raise errors.NotFound("agent not found", code="agent_not_found", details={"id": str(agent_id)})
+        raise errors.NotFound(
+            "agent not found", code="agent_not_found", details={"id": str(agent_id)}
+        )
 
 
 def _body_agent(body_agent_id: UUID | msgspec.UnsetType, agent_id: UUID) -> None:
@@ -23,7 +25,9 @@ def _body_agent(body_agent_id: UUID | msgspec.UnsetType, agent_id: UUID) -> None
     )
 
 
-async def list_labels(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> list[wire.AgentLabel]:
+async def list_labels(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID
+) -> list[wire.AgentLabel]:
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
         await _require_live_agent(tx, agent_id)
@@ -40,7 +44,11 @@ async def add_label(
         await _require_live_agent(tx, agent_id)
         label = await db.agent_metadata.add_label(tx, agent_id, new.label)
         entry = audit.by(
-            caller, action="agent.label_added", resource_type="agent", resource_id=agent_id, details={"label": new.label}
+            caller,
+            action="agent.label_added",
+            resource_type="agent",
+            resource_id=agent_id,
+            details={"label": new.label},
         )
         await db.audit.insert(tx, entry, now=now)
     return label
@@ -52,14 +60,24 @@ async def remove_label(ctx: Context, *, caller: access.Caller, agent_id: UUID, l
     async with ctx.database.transaction() as tx:
         await _require_live_agent(tx, agent_id)
         if not await db.agent_metadata.remove_label(tx, agent_id, label):
-            raise errors.NotFound("the agent has no such label", code="agent_label_not_found", details={"label": label})
+            raise errors.NotFound(
+                "the agent has no such label",
+                code="agent_label_not_found",
+                details={"label": label},
+            )
         entry = audit.by(
-            caller, action="agent.label_removed", resource_type="agent", resource_id=agent_id, details={"label": label}
+            caller,
+            action="agent.label_removed",
+            resource_type="agent",
+            resource_id=agent_id,
+            details={"label": label},
         )
         await db.audit.insert(tx, entry, now=now)
 
 
-async def list_annotations(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> list[wire.AgentAnnotation]:
+async def list_annotations(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID
+) -> list[wire.AgentAnnotation]:
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
         await _require_live_agent(tx, agent_id)
@@ -86,16 +104,24 @@ async def add_annotation(
     return annotation
 
 
-async def remove_annotation(ctx: Context, *, caller: access.Caller, agent_id: UUID, key: str) -> None:
+async def remove_annotation(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID, key: str
+) -> None:
     access.require_admin(caller)
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await _require_live_agent(tx, agent_id)
         if not await db.agent_metadata.remove_annotation(tx, agent_id, key):
             raise errors.NotFound(
-                "the agent has no annotation with this key", code="agent_annotation_not_found", details={"key": key}
+                "the agent has no annotation with this key",
+                code="agent_annotation_not_found",
+                details={"key": key},
             )
         entry = audit.by(
-            caller, action="agent.annotation_removed", resource_type="agent", resource_id=agent_id, details={"key": key}
+            caller,
+            action="agent.annotation_removed",
+            resource_type="agent",
+            resource_id=agent_id,
+            details={"key": key},
         )
         await db.audit.insert(tx, entry, now=now)

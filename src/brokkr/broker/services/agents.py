@@ -17,7 +17,9 @@ def _not_found(agent_id: UUID) -> errors.NotFound:
     return errors.NotFound("agent not found", code="agent_not_found", details={"id": str(agent_id)})
 
 
-async def create(ctx: Context, *, caller: access.Caller, new: wire.NewAgent) -> wire.CreateAgentResponse:
+async def create(
+    ctx: Context, *, caller: access.Caller, new: wire.NewAgent
+) -> wire.CreateAgentResponse:
     access.require_admin(caller)
     pak = paks.generate()
     now = ctx.now()
@@ -32,7 +34,13 @@ async def create(ctx: Context, *, caller: access.Caller, new: wire.NewAgent) -> 
             now=now,
         )
         details = {"name": agent.name, "cluster_name": agent.cluster_name, "pak_key_id": pak.key_id}
-        entry = audit.by(caller, action="agent.created", resource_type="agent", resource_id=agent.id, details=details)
+        entry = audit.by(
+            caller,
+            action="agent.created",
+            resource_type="agent",
+            resource_id=agent.id,
+            details=details,
+        )
         await db.audit.insert(tx, entry, now=now)
     return wire.CreateAgentResponse(agent=agent, initial_pak=pak.plaintext)
 
@@ -106,7 +114,13 @@ async def update(
         agent = await db.agents.update(tx, agent_id, now=now, **changes)
         if agent is None:
             raise _not_found(agent_id)
-        entry = audit.by(caller, action="agent.updated", resource_type="agent", resource_id=agent_id, details=changes)
+        entry = audit.by(
+            caller,
+            action="agent.updated",
+            resource_type="agent",
+            resource_id=agent_id,
+            details=changes,
+        )
         await db.audit.insert(tx, entry, now=now)
     return agent
 
@@ -124,7 +138,9 @@ async def delete(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None
         await db.agents.soft_delete(tx, agent_id, now=now)
         if credential.pak_hash:
             await db.notify.publish_revoked(tx, credential.pak_hash)
-        entry = audit.by(caller, action="agent.deleted", resource_type="agent", resource_id=agent_id)
+        entry = audit.by(
+            caller, action="agent.deleted", resource_type="agent", resource_id=agent_id
+        )
         await db.audit.insert(tx, entry, now=now)
     if credential.pak_hash:
         ctx.forget_pak(credential.pak_hash)
@@ -138,7 +154,9 @@ async def record_heartbeat(ctx: Context, *, caller: access.Caller, agent_id: UUI
             raise _not_found(agent_id)
 
 
-async def rotate_pak(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> wire.RotateAgentPakResponse:
+async def rotate_pak(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID
+) -> wire.RotateAgentPakResponse:
     access.require_admin_or_agent(caller, agent_id)
     pak = paks.generate()
     now = ctx.now()
@@ -152,7 +170,13 @@ async def rotate_pak(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> 
         if credential.pak_hash:
             await db.notify.publish_revoked(tx, credential.pak_hash)
         details = {"agent_name": agent.name, "pak_key_id": pak.key_id}
-        entry = audit.by(caller, action="pak.rotated", resource_type="agent", resource_id=agent_id, details=details)
+        entry = audit.by(
+            caller,
+            action="pak.rotated",
+            resource_type="agent",
+            resource_id=agent_id,
+            details=details,
+        )
         await db.audit.insert(tx, entry, now=now)
     if credential.pak_hash:
         ctx.forget_pak(credential.pak_hash)

@@ -38,7 +38,11 @@ async def create(
         )
         details = {"name": generator.name, "pak_key_id": pak.key_id}
         entry = audit.by(
-            caller, action="generator.created", resource_type="generator", resource_id=generator.id, details=details
+            caller,
+            action="generator.created",
+            resource_type="generator",
+            resource_id=generator.id,
+            details=details,
         )
         await db.audit.insert(tx, entry, now=now)
     return wire.CreateGeneratorResponse(generator=generator, pak=pak.plaintext)
@@ -72,7 +76,9 @@ async def update(
     ctx: Context, *, caller: access.Caller, generator_id: UUID, update: wire.GeneratorUpdate
 ) -> wire.Generator:
     access.require_admin_or_generator(caller, generator_id)
-    access.require_same_id(None if update.id is msgspec.UNSET else update.id, generator_id, field="id")
+    access.require_same_id(
+        None if update.id is msgspec.UNSET else update.id, generator_id, field="id"
+    )
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         credential = await db.generators.get_credential(tx, generator_id, for_update=True)
@@ -81,7 +87,8 @@ async def update(
         changes = _changes(credential.generator, update)
         if "is_active" in changes and not caller.is_admin:
             raise errors.Forbidden(
-                "only an admin may activate or deactivate a generator", code="generator_update_forbidden",
+                "only an admin may activate or deactivate a generator",
+                code="generator_update_forbidden",
                 details={"fields": ["is_active"]},
             )
         if not changes:
@@ -93,7 +100,11 @@ async def update(
         if deactivated and credential.pak_hash:
             await db.notify.publish_revoked(tx, credential.pak_hash)
         entry = audit.by(
-            caller, action="generator.updated", resource_type="generator", resource_id=generator_id, details=changes
+            caller,
+            action="generator.updated",
+            resource_type="generator",
+            resource_id=generator_id,
+            details=changes,
         )
         await db.audit.insert(tx, entry, now=now)
     if deactivated and credential.pak_hash:
@@ -114,7 +125,9 @@ async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> 
         await db.generators.soft_delete(tx, generator_id, now=now)
         if credential.pak_hash:
             await db.notify.publish_revoked(tx, credential.pak_hash)
-        entry = audit.by(caller, action="generator.deleted", resource_type="generator", resource_id=generator_id)
+        entry = audit.by(
+            caller, action="generator.deleted", resource_type="generator", resource_id=generator_id
+        )
         await db.audit.insert(tx, entry, now=now)
     if credential.pak_hash:
         ctx.forget_pak(credential.pak_hash)
@@ -130,7 +143,9 @@ async def rotate_pak(
         credential = await db.generators.get_credential(tx, generator_id, for_update=True)
         if credential is None:
             raise _not_found(generator_id)
-        generator = await db.generators.set_pak(tx, generator_id, pak_hash=pak.hash, key_id=pak.key_id, now=now)
+        generator = await db.generators.set_pak(
+            tx, generator_id, pak_hash=pak.hash, key_id=pak.key_id, now=now
+        )
         if generator is None:
             raise _not_found(generator_id)
         if credential.pak_hash:

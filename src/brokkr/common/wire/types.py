@@ -8,10 +8,13 @@ from msgspec import Meta
 
 # Names: non-blank (at least one non-whitespace character) and at most 255 characters.
 Name = Annotated[
-    str, Meta(min_length=1, max_length=255, pattern=r"\S", description="Non-blank, ≤255 characters.")
+    str,
+    Meta(min_length=1, max_length=255, pattern=r"\S", description="Non-blank, ≤255 characters."),
 ]
 # Labels, annotation keys and values: 1–64 characters, no whitespace anywhere.
 Label = Annotated[
     str,
-    Meta(min_length=1, max_length=64, pattern=r"^\S+$", description="1–64 characters, no whitespace."),
+    Meta(
+        min_length=1, max_length=64, pattern=r"^\S+$", description="1–64 characters, no whitespace."
+    ),
 ]

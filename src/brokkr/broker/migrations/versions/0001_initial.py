@@ -119,7 +119,7 @@ def upgrade() -> None:
         sa.Column(
             "last_active_at", brokkr.broker.db.types.UTCDateTime(timezone=True), nullable=True
         ),
-        sa.Column("is_active", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_generators")),
     )
     with op.batch_alter_table("generators", schema=None) as batch_op:
