@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             description="Brokkr v1 API: stacks of Kubernetes objects for fleets of clusters.",
             path="/docs/litestar",
             render_plugins=[],
-            components=Components(security_schemes=dict(security.SCHEMES)),  # type: ignore[arg-type]
+            components=Components(security_schemes=dict(security.SCHEMES)),
         ),
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
@@ -138,7 +138,8 @@ def _print_banner(plaintext: str, outcome: services.admin.Bootstrap) -> None:
     # Deliberately not logged: logs are shipped and kept, and the formatter masks PAKs anyway.
     rule = "=" * 78
     sys.stdout.write(
-        f"\n{rule}\n  BROKKR ADMIN PAK (shown once; also saved to {outcome.pak_file} with mode 0600)\n\n"
-        f"  {plaintext}\n\n  Store it in a secret manager. Rotate with: brokkr admin rotate-pak\n{rule}\n\n"
+        f"\n{rule}\n  BROKKR ADMIN PAK (shown once; also saved to {outcome.pak_file}, "
+        f"mode 0600)\n\n  {plaintext}\n\n"
+        f"  Store it in a secret manager. Rotate with: brokkr admin rotate-pak\n{rule}\n\n"
     )
     sys.stdout.flush()

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from brokkr.common import settings as layered
 from brokkr.broker.domain import paks
+from brokkr.common import settings as layered
 
 # Sections of the shared BROKKR__* namespace that other programs own.
 FOREIGN_SECTIONS = ("agent", "telemetry")

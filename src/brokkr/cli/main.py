@@ -23,7 +23,10 @@ ConfigOption = typer.Option(
     None,
     "--config",
     "-c",
-    help="TOML configuration file (overrides BROKKR_CONFIG_FILE). Environment BROKKR__SECTION__KEY wins over it.",
+    help=(
+        "TOML configuration file (overrides BROKKR_CONFIG_FILE). "
+        "Environment BROKKR__SECTION__KEY wins over it."
+    ),
     exists=True,
     dir_okay=False,
 )

@@ -76,7 +76,9 @@ async def list_annotations(
     "/agents/{id:uuid}/annotations",
     operation_id="agents_add_annotation",
     summary="Add an annotation to an agent",
-    description=f"One value per key; keys and values are 1–64 characters without whitespace. {_BODY_ID}",
+    description=(
+        f"One value per key; keys and values are 1–64 characters without whitespace. {_BODY_ID}"
+    ),
     security=security.ADMIN,
     responses=responses.errors(404, 409, 422),
     tags=["agent-annotations"],

@@ -20,8 +20,9 @@ from brokkr.common import wire
     summary="List agents, or find one by name and cluster",
     description=(
         "`GET /agents` lists every live agent (admin). `GET /agents/?name=…&cluster_name=…` "
-        "(note the trailing slash, as in the reference) returns the one agent with that name in that "
-        "cluster: admins see any agent, an agent only itself. Agents use it at start-up to find their id."
+        "(note the trailing slash, as in the reference) returns the one agent with that name "
+        "in that cluster: admins see any agent, an agent only itself. Agents use it at "
+        "start-up to find their id."
     ),
     security=security.ADMIN_AGENT,
     responses=responses.errors(400, 404),
@@ -117,7 +118,10 @@ async def record_heartbeat(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID
     "/agents/{id:uuid}/rotate-pak",
     operation_id="rotate_agent_pak",
     summary="Rotate an agent's PAK",
-    description="Returns the new PAK once; the old one stops working at once. Answers 200, as the reference.",
+    description=(
+        "Returns the new PAK once; the old one stops working at once. "
+        "Answers 200, as the reference."
+    ),
     status_code=200,
     security=security.ADMIN_AGENT,
     responses=responses.errors(404),

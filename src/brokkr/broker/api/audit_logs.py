@@ -22,7 +22,8 @@ from brokkr.common import wire
     summary="Query the audit trail",
     description=(
         "Newest first. `action` matches exactly, or by prefix when it ends with `*` (`agent.*`). "
-        "`from` is inclusive, `to` exclusive. `limit` defaults to 100 and is capped at 1000. Timestamps without an offset are UTC."
+        "`from` is inclusive, `to` exclusive. `limit` defaults to 100 and is capped at 1000. "
+        "Timestamps without an offset are UTC."
     ),
     security=security.ADMIN,
     responses=responses.errors(400),

@@ -14,7 +14,9 @@ from brokkr.common import wire
     "/auth/pak",
     operation_id="verify_pak",
     summary="Verify a PAK",
-    description="Returns the role of the PAK in the Authorization header. Any request body is ignored.",
+    description=(
+        "Returns the role of the PAK in the Authorization header. Any request body is ignored."
+    ),
     status_code=200,
     security=security.ANY,
     responses=responses.errors(),

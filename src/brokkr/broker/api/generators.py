@@ -88,7 +88,10 @@ async def delete_generator(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID
     "/generators/{id:uuid}/rotate-pak",
     operation_id="rotate_generator_pak",
     summary="Rotate a generator's PAK",
-    description="Returns the new PAK once; the old one stops working at once. Answers 201, as the reference.",
+    description=(
+        "Returns the new PAK once; the old one stops working at once. "
+        "Answers 201, as the reference."
+    ),
     status_code=201,
     security=security.ADMIN_GENERATOR,
     responses=responses.errors(404),

@@ -7,14 +7,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from brokkr.broker.metrics import Metrics
 from brokkr.common.logging import request_id
 
 log = logging.getLogger("brokkr.access")
+
+# Plain ASGI shapes: this layer also sees lifespan scopes, which Litestar's types leave out.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
 _UNMATCHED = "<unmatched>"
 _SKIP = {"/metrics"}
@@ -40,7 +46,7 @@ class Observability:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -64,10 +70,10 @@ class Observability:
             request_id.reset(token)
 
 
-def _incoming_request_id(scope: dict[str, Any] | Scope) -> str | None:
+def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            text = value.decode("latin-1").strip()
+            text: str = value.decode("latin-1").strip()
             # Only short, printable ids are echoed back into logs and headers.
             if 0 < len(text) <= 64 and text.isprintable():
                 return text

@@ -1,7 +1,6 @@
 """The data layer: the schema, the engine and small named queries. The only broker code that
 speaks SQL; it returns wire Structs or internal row Structs, never SQLAlchemy rows."""
 
-from brokkr.broker.db.engine import Database, Tx, create
 from brokkr.broker.db import (  # noqa: I001 - the engine must load before the query modules
     admins,
     agent_metadata,
@@ -13,6 +12,7 @@ from brokkr.broker.db import (  # noqa: I001 - the engine must load before the q
     notify,
     schema_version,
 )
+from brokkr.broker.db.engine import Database, Tx, create
 
 __all__ = [
     "Database",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Unpack
 from uuid import UUID
 
 import msgspec
@@ -34,7 +35,7 @@ class Credential(msgspec.Struct, frozen=True):
     pak_hash: str | None
 
 
-def _agent(row: sa.Row[tuple[object, ...]]) -> wire.Agent:
+def _agent(row: sa.Row[Unpack[tuple[Any, ...]]]) -> wire.Agent:
     return wire.Agent(**dict(row._mapping))
 
 

@@ -74,11 +74,14 @@ class RevocationListener:
             delay = 0.5
             lost = asyncio.Event()
 
+            def on_lost(_conn: Any, event: asyncio.Event = lost) -> None:
+                event.set()
+
             def _notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
                 self._on_revoked(payload)
 
             try:
-                connection.add_termination_listener(lambda _conn: lost.set())
+                connection.add_termination_listener(on_lost)
                 await connection.add_listener(CHANNEL, _notified)
                 # Anything revoked while we were not listening is unknown: start clean.
                 self._on_revoked(None)

@@ -14,7 +14,7 @@ import secrets
 import msgspec
 
 PREFIX = "brokkr"
-SHORT_TOKEN_PREFIX = "BR"
+SHORT_TOKEN_PREFIX = "BR"  # noqa: S105 - a public marker, not a secret
 LONG_TOKEN_BYTES = 24
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
