@@ -114,6 +114,7 @@ class Runtime:
 
     async def start(self) -> None:
         await migrations.upgrade(self._ctx.database)
+        await self._ctx.database.open_fast_pool()
         outcome = await services.admin.bootstrap(
             self._ctx,
             admin_pak=self._settings.broker.admin_pak,

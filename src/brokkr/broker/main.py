@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 import uvicorn
 
@@ -45,6 +46,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
             }
         },
     )
+    # uvicorn re-raises the stop signal after its graceful shutdown; a SIGTERM stop is a clean
+    # exit (status 0), not death by signal.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.Server(config).run()
 
 

@@ -80,7 +80,7 @@ def _from_environ(
             section_type = sections.get(parts[0])
             value: Any = raw
             if section_type is not None and _is_list_field(section_type, parts[1]):
-                value = _parse_list(raw)
+                value = _parse_list(raw, key=".".join(parts))
             found.setdefault(parts[0], {})
             if not isinstance(found[parts[0]], dict):
                 raise SettingsError(f"{name}: '{parts[0]}' is not a section")
@@ -90,13 +90,13 @@ def _from_environ(
     return found
 
 
-def _parse_list(raw: str) -> list[str]:
+def _parse_list(raw: str, *, key: str) -> list[str]:
     text = raw.strip()
     if text.startswith("["):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SettingsError(f"not a JSON list: {raw!r}") from exc
+            raise SettingsError(f"{key}: not a JSON list: {raw!r}") from exc
         return [str(item) for item in parsed]
     return [item.strip() for item in text.split(",") if item.strip()]
 

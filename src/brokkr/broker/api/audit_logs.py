@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -12,8 +12,24 @@ from litestar.params import FromQuery, QueryParameter
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
-from brokkr.broker.domain import audit
+from brokkr.broker.domain import audit, errors
 from brokkr.common import wire
+
+# Both databases store LIMIT/OFFSET as signed 64-bit integers; beyond that is a 400, not a 500.
+_MAX_OFFSET = 2**63 - 1
+
+
+def _utc(name: str, moment: datetime | None) -> datetime | None:
+    """A query bound in UTC; one that leaves the representable years when shifted is a 400."""
+    try:
+        utc = audit.as_utc(moment)
+        return None if utc is None else utc.astimezone(UTC)
+    except OverflowError:
+        raise errors.BadRequest(
+            "invalid request parameter",
+            code="invalid_parameter",
+            details={"fields": {name: "out of range"}},
+        ) from None
 
 
 @get(
@@ -40,7 +56,7 @@ async def list_audit_logs(
     since: Annotated[datetime | None, QueryParameter(name="from")] = None,
     until: Annotated[datetime | None, QueryParameter(name="to")] = None,
     limit: Annotated[int, QueryParameter(ge=1)] = audit.DEFAULT_LIMIT,
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=_MAX_OFFSET)] = 0,
 ) -> wire.AuditLogList:
     query = audit.Query(
         actor_type=actor_type,
@@ -48,8 +64,8 @@ async def list_audit_logs(
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        since=audit.as_utc(since),
-        until=audit.as_utc(until),
+        since=_utc("from", since),
+        until=_utc("to", until),
         limit=min(limit, audit.MAX_LIMIT),
         offset=offset,
     )

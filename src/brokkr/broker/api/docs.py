@@ -24,13 +24,20 @@ _PAGE = """<!doctype html>
   <script src="/swagger-ui/assets/swagger-ui-bundle.js"></script>
   <script src="/swagger-ui/assets/swagger-ui-standalone-preset.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({
-      url: "/docs/openapi.json",
-      dom_id: "#swagger-ui",
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      layout: "StandaloneLayout",
-      persistAuthorization: true
-    });
+    // The bundled Swagger UI (4.x) refuses "openapi: 3.1.0" documents ("Unable to render this
+    // definition"); it renders ours once told it is 3.0. The served document stays untouched.
+    fetch("/docs/openapi.json")
+      .then((response) => response.json())
+      .then((spec) => {
+        spec.openapi = "3.0.3";
+        window.ui = SwaggerUIBundle({
+          spec: spec,
+          dom_id: "#swagger-ui",
+          presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+          layout: "StandaloneLayout",
+          persistAuthorization: true
+        });
+      });
   </script>
 </body>
 </html>

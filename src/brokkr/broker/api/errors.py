@@ -87,7 +87,13 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return render(status, code=_CODES.get(status, "client_error"), message=str(exc.detail))
 
 
+# PostgreSQL's character_not_in_repertoire: a NUL character in a text value (SQLite stores it).
+_NUL_IN_TEXT = "22021"
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[wire.ErrorBody]:
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == _NUL_IN_TEXT:
+        return render(400, code="invalid_text", message="text may not contain NUL characters")
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return render(
         HTTP_500_INTERNAL_SERVER_ERROR, code="internal_error", message="internal server error"

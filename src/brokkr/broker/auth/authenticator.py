@@ -29,8 +29,7 @@ class Authenticator:
         identity = self.cache.get(pak_hash)
         if identity is None:
             generation = self.cache.generation
-            async with self._ctx.database.read() as tx:
-                identity = await db.identities.find(tx, pak_hash)
+            identity = await db.identities.find(self._ctx.database, pak_hash)
             if identity is None:
                 await self._fail(
                     "unknown_or_revoked",

@@ -10,6 +10,7 @@ from brokkr.broker.db import (  # noqa: I001 - the engine must load before the q
     identities,
     locking,
     notify,
+    prepared,
     schema_version,
 )
 from brokkr.broker.db.engine import Database, Tx, create
@@ -26,5 +27,6 @@ __all__ = [
     "identities",
     "locking",
     "notify",
+    "prepared",
     "schema_version",
 ]

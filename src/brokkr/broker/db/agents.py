@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 from uuid import UUID
 
 import msgspec
 import sqlalchemy as sa
 
-from brokkr.broker.db import tables
-from brokkr.broker.db.engine import Tx
+from brokkr.broker.db import prepared, tables
+from brokkr.broker.db.engine import Database, Tx
 from brokkr.broker.db.integrity import violated_constraint
 from brokkr.broker.domain import errors
 from brokkr.common import wire
@@ -35,7 +35,7 @@ class Credential(msgspec.Struct, frozen=True):
     pak_hash: str | None
 
 
-def _agent(row: sa.Row[Unpack[tuple[Any, ...]]]) -> wire.Agent:
+def _agent(row: sa.Row[*tuple[Any, ...]]) -> wire.Agent:
     return wire.Agent(**dict(row._mapping))
 
 
@@ -88,6 +88,17 @@ async def get(tx: Tx, agent_id: UUID) -> wire.Agent | None:
         await tx.execute(sa.select(*_COLUMNS).where(_t.c.id == agent_id, _t.c.deleted_at.is_(None)))
     ).first()
     return _agent(row) if row else None
+
+
+_LOAD = prepared.Read(
+    sa.select(*_COLUMNS).where(_t.c.id == sa.bindparam("agent_id"), _t.c.deleted_at.is_(None))
+)
+
+
+async def load(database: Database, agent_id: UUID) -> wire.Agent | None:
+    """``get`` outside any transaction, on the fast read path (agents poll this)."""
+    row = await _LOAD.first(database, agent_id=agent_id)
+    return wire.Agent(**row) if row else None
 
 
 async def get_credential(tx: Tx, agent_id: UUID, *, for_update: bool = False) -> Credential | None:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -24,8 +25,29 @@ _WRITE = "brokkr_write"
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, pool_size: int = 10, connect_timeout: float = 10.0
+    ) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # PostgreSQL only, opened by ``open_fast_pool``: bare asyncpg for ``prepared.Read``.
+        self.fast_pool: asyncpg.Pool | None = None
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+
+    async def open_fast_pool(self) -> None:
+        if not self.is_postgres or self.fast_pool is not None:
+            return
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.fast_pool = await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            timeout=self._connect_timeout,
+            server_settings={"application_name": "brokkr-broker"},
+            # Only single read-only statements run here: no session state to reset on release.
+            reset=_no_reset,
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -34,7 +56,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One atomic unit of work: committed when the block exits normally, else rolled back."""
-        async with self._connect() as conn:
+        async with self._connect(self.engine) as conn:
             conn = await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 yield conn
@@ -42,14 +64,13 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         """Autocommit reads: no BEGIN/COMMIT round trips on the hot paths."""
-        async with self._connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self._connect(self._autocommit) as conn:
             yield conn
 
     @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+    async def _connect(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         try:
-            conn = await self.engine.connect()
+            conn = await engine.connect()
         except (
             sa.exc.OperationalError,
             sa.exc.InterfaceError,
@@ -67,7 +88,14 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.fast_pool is not None:
+            await self.fast_pool.close()
+            self.fast_pool = None
         await self.engine.dispose()
+
+
+async def _no_reset(_connection: asyncpg.Connection) -> None:
+    return None
 
 
 def create(url: str, *, pool_size: int = 20, connect_timeout: float = 10.0) -> Database:
@@ -84,7 +112,7 @@ def create(url: str, *, pool_size: int = 20, connect_timeout: float = 10.0) -> D
             "server_settings": {"application_name": "brokkr-broker"},
         },
     )
-    return Database(engine)
+    return Database(engine, pool_size=pool_size, connect_timeout=connect_timeout)
 
 
 def _sqlite_engine(url: str, *, pool_size: int, connect_timeout: float) -> AsyncEngine:

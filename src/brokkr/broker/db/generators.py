@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -33,7 +33,7 @@ class Credential(msgspec.Struct, frozen=True):
     pak_hash: str | None
 
 
-def _generator(row: sa.Row[Unpack[tuple[Any, ...]]]) -> wire.Generator:
+def _generator(row: sa.Row[*tuple[Any, ...]]) -> wire.Generator:
     return wire.Generator(**dict(row._mapping))
 
 

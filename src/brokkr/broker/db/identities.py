@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from brokkr.broker.db import tables
-from brokkr.broker.db.engine import Tx
+from brokkr.broker.db import prepared, tables
+from brokkr.broker.db.engine import Database
 from brokkr.broker.domain.access import Identity, Role
 
 _hash = sa.bindparam("pak_hash", type_=sa.String)
@@ -31,8 +31,11 @@ _LOOKUP = sa.union_all(
 )
 
 
-async def find(tx: Tx, pak_hash: str) -> Identity | None:
-    row = (await tx.execute(_LOOKUP, {"pak_hash": pak_hash})).first()
+_FIND = prepared.Read(_LOOKUP)
+
+
+async def find(database: Database, pak_hash: str) -> Identity | None:
+    row = await _FIND.first(database, pak_hash=pak_hash)
     if row is None:
         return None
-    return Identity(role=Role(row.role), id=row.id, key_id=row.key_id)
+    return Identity(role=Role(row["role"]), id=row["id"], key_id=row["key_id"])

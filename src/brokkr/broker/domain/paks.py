@@ -20,7 +20,7 @@ LONG_TOKEN_BYTES = 24
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {char: value for value, char in enumerate(_ALPHABET)}
 _B58 = "[1-9A-HJ-NP-Za-km-z]"
-_SHAPE = re.compile(rf"^{PREFIX}_({SHORT_TOKEN_PREFIX}{_B58}{{6}})_({_B58}{{1,40}})$")
+_SHAPE = re.compile(rf"^{PREFIX}_({SHORT_TOKEN_PREFIX}{_B58}{{6}})_({_B58}{{1,40}})\Z")
 
 
 class Pak(msgspec.Struct, frozen=True):

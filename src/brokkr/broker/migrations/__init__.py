@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +15,11 @@ from sqlalchemy import Connection
 from brokkr.broker.db import Database, locking
 
 _HERE = Path(__file__).parent
+
+# Alembic's ``context`` is a process-wide proxy: one upgrade at a time per process (per loop).
+_LOCAL_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def config(connection: Connection | None = None) -> Config:
@@ -31,7 +38,12 @@ def head() -> str:
 
 async def upgrade(database: Database) -> None:
     """Bring the schema to head; safe to call from several processes at once."""
-    async with database.engine.connect() as conn:
+    local_lock = _LOCAL_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with local_lock, database.engine.connect() as conn:
+        if not database.is_postgres:
+            # SQLite has no advisory lock: take the write lock (BEGIN IMMEDIATE) before reading
+            # alembic_version, so a concurrent broker waits instead of failing "database is locked".
+            conn = await conn.execution_options(brokkr_write=True)
         await locking.acquire_session(conn, locking.MIGRATION_LOCK)
         await conn.commit()
         try:

@@ -75,8 +75,7 @@ async def search(
 
 async def get(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> wire.Agent:
     access.require_admin_or_agent(caller, agent_id)
-    async with ctx.database.read() as tx:
-        agent = await db.agents.get(tx, agent_id)
+    agent = await db.agents.load(ctx.database, agent_id)
     if agent is None:
         raise _not_found(agent_id)
     return agent

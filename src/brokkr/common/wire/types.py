@@ -11,10 +11,14 @@ Name = Annotated[
     str,
     Meta(min_length=1, max_length=255, pattern=r"\S", description="Non-blank, ≤255 characters."),
 ]
-# Labels, annotation keys and values: 1–64 characters, no whitespace anywhere.
+# Labels, annotation keys and values: 1–64 characters, no whitespace anywhere. Not ``^\S+$``:
+# in Python ``$`` also matches before a final newline. The lookahead means the same in ECMA-262.
 Label = Annotated[
     str,
     Meta(
-        min_length=1, max_length=64, pattern=r"^\S+$", description="1–64 characters, no whitespace."
+        min_length=1,
+        max_length=64,
+        pattern=r"^(?!.*\s)",
+        description="1–64 characters, no whitespace.",
     ),
 ]
