@@ -367,11 +367,6 @@ async def test_annotation_with_url_special_key_is_deleted_through_the_path(
     assert record["details"] == {"key": key}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the router decodes %2F before matching, so a label or key holding '/' "
-    "(valid per D14, e.g. app.kubernetes.io/name) can be added but not deleted",
-)
 async def test_annotation_key_with_a_slash_is_deleted_through_the_path(api: Api) -> None:
     agent, _ = await api.create_agent()
     await add_annotation(api, agent["id"], "app.kubernetes.io/name", "v")

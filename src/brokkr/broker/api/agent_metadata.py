@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from uuid import UUID
 
 from litestar import Router, delete, get, post
@@ -11,6 +12,12 @@ from brokkr.broker import services
 from brokkr.broker.api import responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
 from brokkr.common import wire
+
+
+# Labels and keys may hold "/" (app.kubernetes.io/name): the route takes the rest of the path.
+def _segment(value: Path) -> str:
+    return str(value).lstrip("/")
+
 
 _BODY_ID = "`agent_id` may be omitted; when sent it must equal the `{id}` in the path (else 403)."
 
@@ -45,7 +52,7 @@ async def add_label(
 
 
 @delete(
-    "/agents/{id:uuid}/labels/{label:str}",
+    "/agents/{id:uuid}/labels/{label:path}",
     operation_id="agents_remove_label",
     summary="Remove a label from an agent",
     security=security.ADMIN,
@@ -53,9 +60,11 @@ async def add_label(
     tags=["agent-labels"],
 )
 async def remove_label(
-    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], label: FromPath[str]
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], label: FromPath[Path]
 ) -> None:
-    await services.agent_metadata.remove_label(ctx, caller=caller, agent_id=id, label=label)
+    await services.agent_metadata.remove_label(
+        ctx, caller=caller, agent_id=id, label=_segment(label)
+    )
 
 
 @get(
@@ -90,7 +99,7 @@ async def add_annotation(
 
 
 @delete(
-    "/agents/{id:uuid}/annotations/{key:str}",
+    "/agents/{id:uuid}/annotations/{key:path}",
     operation_id="agents_remove_annotation",
     summary="Remove an annotation from an agent",
     security=security.ADMIN,
@@ -98,9 +107,11 @@ async def add_annotation(
     tags=["agent-annotations"],
 )
 async def remove_annotation(
-    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], key: FromPath[str]
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], key: FromPath[Path]
 ) -> None:
-    await services.agent_metadata.remove_annotation(ctx, caller=caller, agent_id=id, key=key)
+    await services.agent_metadata.remove_annotation(
+        ctx, caller=caller, agent_id=id, key=_segment(key)
+    )
 
 
 router = Router(
