@@ -52,6 +52,13 @@ class Broker:
     async def reset(self) -> None:
         async with self.database.transaction() as tx:
             for table in (
+                tables.deletion_recipients,
+                tables.agent_events,
+                tables.agent_targets,
+                tables.stack_labels,
+                tables.stack_annotations,
+                tables.deployment_objects,
+                tables.stacks,
                 tables.agent_labels,
                 tables.agent_annotations,
                 tables.agents,

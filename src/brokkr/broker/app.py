@@ -18,16 +18,21 @@ from litestar.openapi.spec import Components
 import brokkr
 from brokkr.broker import db, migrations, services
 from brokkr.broker.api import (
+    agent_events,
     agent_metadata,
     agents,
     audit_logs,
     auth,
     dependencies,
+    deployment_objects,
     docs,
     errors,
     generators,
     ops,
     security,
+    stack_metadata,
+    stacks,
+    targets,
 )
 from brokkr.broker.api.observability import Observability
 from brokkr.broker.auth.authenticator import Authenticator
@@ -61,7 +66,12 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             agents.router,
             agent_metadata.router,
+            targets.router,
+            agent_events.router,
             generators.router,
+            stacks.router,
+            stack_metadata.router,
+            deployment_objects.router,
             auth.router,
             audit_logs.router,
         ],

@@ -9,15 +9,9 @@ from litestar import Router, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from brokkr.broker import services
-from brokkr.broker.api import responses, security
+from brokkr.broker.api import paths, responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
 from brokkr.common import wire
-
-
-# Labels and keys may hold "/" (app.kubernetes.io/name): the route takes the rest of the path.
-def _segment(value: Path) -> str:
-    return str(value).lstrip("/")
-
 
 _BODY_ID = "`agent_id` may be omitted; when sent it must equal the `{id}` in the path (else 403)."
 
@@ -63,7 +57,7 @@ async def remove_label(
     ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], label: FromPath[Path]
 ) -> None:
     await services.agent_metadata.remove_label(
-        ctx, caller=caller, agent_id=id, label=_segment(label)
+        ctx, caller=caller, agent_id=id, label=paths.rest_of_path(label)
     )
 
 
@@ -110,7 +104,7 @@ async def remove_annotation(
     ctx: ContextDep, caller: CallerDep, id: FromPath[UUID], key: FromPath[Path]
 ) -> None:
     await services.agent_metadata.remove_annotation(
-        ctx, caller=caller, agent_id=id, key=_segment(key)
+        ctx, caller=caller, agent_id=id, key=paths.rest_of_path(key)
     )
 
 

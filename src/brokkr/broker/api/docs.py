@@ -6,9 +6,12 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import swagger_ui_bundle
 from litestar import Request, Response, Router, get
 from litestar.static_files import create_static_files_router
+
+from brokkr.common import wire
 
 ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 
@@ -65,8 +68,28 @@ def _document(request: Request[Any, Any, Any]) -> dict[str, Any]:
             if p.get("name") not in {"name", "cluster_name"}
         ]
         listing["summary"] = "List agents"
+    _document_yaml_upload(document)
     request.app.state.openapi_document = document
     return document
+
+
+def _document_yaml_upload(document: dict[str, Any]) -> None:
+    """The handler reads its body itself (JSON envelope or raw YAML); describe both forms."""
+    operation = document["paths"].get("/api/v1/stacks/{id}/deployment-objects", {}).get("post")
+    if operation is not None:
+        _, definitions = msgspec.json.schema_components(
+            [wire.CreateDeploymentObjectRequest], ref_template="#/components/schemas/{name}"
+        )
+        document.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/CreateDeploymentObjectRequest"}
+                },
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
 
 
 @get("/docs/openapi.json", include_in_schema=False, sync_to_thread=False)

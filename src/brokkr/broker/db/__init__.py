@@ -3,15 +3,21 @@ speaks SQL; it returns wire Structs or internal row Structs, never SQLAlchemy ro
 
 from brokkr.broker.db import (  # noqa: I001 - the engine must load before the query modules
     admins,
+    agent_events,
     agent_metadata,
     agents,
     audit,
+    deployment_objects,
     generators,
     identities,
     locking,
     notify,
     prepared,
     schema_version,
+    stack_metadata,
+    stacks,
+    target_state,
+    targeting,
 )
 from brokkr.broker.db.engine import Database, Tx, create
 
@@ -19,14 +25,20 @@ __all__ = [
     "Database",
     "Tx",
     "admins",
+    "agent_events",
     "agent_metadata",
     "agents",
     "audit",
     "create",
+    "deployment_objects",
     "generators",
     "identities",
     "locking",
     "notify",
     "prepared",
     "schema_version",
+    "stack_metadata",
+    "stacks",
+    "target_state",
+    "targeting",
 ]

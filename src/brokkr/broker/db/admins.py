@@ -59,3 +59,15 @@ async def ensure_admin_generator(tx: Tx, *, now: datetime) -> None:
                 updated_at=now,
             )
         )
+
+
+async def admin_generator_id(tx: Tx) -> uuid.UUID | None:
+    """The live ``admin-generator`` that owns stacks an admin creates without naming an owner."""
+    return (
+        await tx.execute(
+            sa.select(tables.generators.c.id).where(
+                tables.generators.c.name == ADMIN_GENERATOR_NAME,
+                tables.generators.c.deleted_at.is_(None),
+            )
+        )
+    ).scalar()

@@ -23,7 +23,7 @@ _DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
 class Read:
-    """A read-only SELECT returning at most one row."""
+    """A read-only SELECT."""
 
     def __init__(
         self,
@@ -35,16 +35,29 @@ class Read:
         self._names = list(self._compiled.positiontup or ())
 
     async def first(self, database: Database, **params: Any) -> Mapping[str, Any] | None:
+        rows = await self._run(database, params, first=True)
+        return rows[0] if rows else None
+
+    async def all(self, database: Database, **params: Any) -> list[Mapping[str, Any]]:
+        return await self._run(database, params, first=False)
+
+    async def _run(
+        self, database: Database, params: dict[str, Any], *, first: bool
+    ) -> list[Mapping[str, Any]]:
         pool = database.fast_pool
         if pool is None:
             async with database.read() as conn:
-                row = (await conn.execute(self.statement, params)).mappings().first()
-            return None if row is None else {str(key): value for key, value in row.items()}
+                result = (await conn.execute(self.statement, params)).mappings()
+                rows = [result.first()] if first else list(result)
+            return [{str(key): value for key, value in row.items()} for row in rows if row]
         values = self._compiled.construct_params(params)
         arguments = [values[name] for name in self._names]
         try:
             async with pool.acquire() as connection:
-                record: Mapping[str, Any] | None = await connection.fetchrow(self._sql, *arguments)
+                if first:
+                    record = await connection.fetchrow(self._sql, *arguments)
+                    return [record] if record is not None else []
+                records: list[Mapping[str, Any]] = await connection.fetch(self._sql, *arguments)
+                return records
         except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError) as exc:
             raise errors.Unavailable("database unavailable", code="database_unavailable") from exc
-        return record

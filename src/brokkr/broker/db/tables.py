@@ -137,3 +137,132 @@ auth_revocations = sa.Table(
     sa.Column("pak_hash", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# Global counters (deployment-object sequence ids). Taking the next value locks the row until
+# commit, so ids are handed out in commit order on both databases.
+sequence_counters = sa.Table(
+    "sequence_counters",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+stacks = sa.Table(
+    "stacks",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column(
+        "generator_id", sa.Uuid, sa.ForeignKey("generators.id", ondelete="RESTRICT"), nullable=False
+    ),
+    _live_unique("unique_stack_name", "name"),
+    sa.Index("ix_stacks_generator_id", "generator_id"),
+)
+
+stack_labels = sa.Table(
+    "stack_labels",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("stack_id", sa.Uuid, sa.ForeignKey("stacks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.UniqueConstraint("stack_id", "label", name="unique_stack_label"),
+    # Label matching goes from the agent's labels to the stacks carrying them.
+    sa.Index("ix_stack_labels_label_stack", "label", "stack_id"),
+)
+
+# One value per key, like agent annotations (the reference allowed duplicates on stacks only).
+stack_annotations = sa.Table(
+    "stack_annotations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("stack_id", sa.Uuid, sa.ForeignKey("stacks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(64), nullable=False),
+    sa.UniqueConstraint("stack_id", "key", name="unique_stack_annotation_key"),
+    sa.Index("ix_stack_annotations_key_value_stack", "key", "value", "stack_id"),
+)
+
+agent_targets = sa.Table(
+    "agent_targets",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("stack_id", sa.Uuid, sa.ForeignKey("stacks.id", ondelete="CASCADE"), nullable=False),
+    sa.UniqueConstraint("agent_id", "stack_id", name="unique_agent_stack"),
+    sa.Index("ix_agent_targets_stack_id", "stack_id"),
+)
+
+# Immutable revisions of a stack's desired state; only deleted_at may ever change.
+deployment_objects = sa.Table(
+    "deployment_objects",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("sequence_id", sa.BigInteger, nullable=False),
+    sa.Column("stack_id", sa.Uuid, sa.ForeignKey("stacks.id", ondelete="RESTRICT"), nullable=False),
+    sa.Column("yaml_content", sa.Text, nullable=False),
+    sa.Column("yaml_checksum", sa.String(64), nullable=False),
+    sa.Column("submitted_at", UTCDateTime(), nullable=False),
+    sa.Column("is_deletion_marker", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("sequence_id", name="unique_deployment_object_sequence"),
+    # "Newest live object of a stack" is a backward scan of this index.
+    sa.Index(
+        "ix_deployment_objects_latest_live",
+        "stack_id",
+        "sequence_id",
+        postgresql_where=sa.text("deleted_at IS NULL"),
+        sqlite_where=sa.text("deleted_at IS NULL"),
+    ),
+)
+
+agent_events = sa.Table(
+    "agent_events",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "deployment_object_id",
+        sa.Uuid,
+        sa.ForeignKey("deployment_objects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_type", sa.String(50), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.CheckConstraint("status IN ('SUCCESS', 'FAILURE')", name="status"),
+    # Incremental target state asks "did this agent report SUCCESS for this object?".
+    sa.Index(
+        "ix_agent_events_success",
+        "agent_id",
+        "deployment_object_id",
+        postgresql_where=sa.text("status = 'SUCCESS' AND deleted_at IS NULL"),
+        sqlite_where=sa.text("status = 'SUCCESS' AND deleted_at IS NULL"),
+    ),
+    sa.Index("ix_agent_events_agent_created", "agent_id", "created_at"),
+    sa.Index("ix_agent_events_object", "deployment_object_id"),
+    sa.Index("ix_agent_events_created", "created_at"),
+)
+
+# D13: the agents associated with a stack when it was deleted, each owed its deletion marker
+# until it reports SUCCESS for it.
+deletion_recipients = sa.Table(
+    "deletion_recipients",
+    metadata,
+    sa.Column(
+        "agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "deployment_object_id",
+        sa.Uuid,
+        sa.ForeignKey("deployment_objects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_deletion_recipients_object", "deployment_object_id"),
+)

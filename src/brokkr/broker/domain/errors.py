@@ -2,8 +2,8 @@
 
 BrokerError
 ├── BadRequest (400)          ├── Forbidden (403)     ├── Conflict (409)
-├── Unauthorized (401)        ├── NotFound (404)      └── Unprocessable (422)
-└── Unavailable (503)
+├── Unauthorized (401)        ├── NotFound (404)      ├── Unprocessable (422)
+├── UnsupportedMediaType (415)                        └── Unavailable (503)
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ class Conflict(BrokerError):
 class Unprocessable(BrokerError):
     status = 422
     default_code = "validation_failed"
+
+
+class UnsupportedMediaType(BrokerError):
+    status = 415
+    default_code = "unsupported_media_type"
 
 
 class Unavailable(BrokerError):

@@ -3,12 +3,32 @@
 
 from brokkr.broker.services import (
     admin,
+    agent_events,
     agent_metadata,
     agents,
     audit,
     context,
+    deployment_objects,
     generators,
     readiness,
+    stack_metadata,
+    stacks,
+    target_state,
+    targets,
 )
 
-__all__ = ["admin", "agent_metadata", "agents", "audit", "context", "generators", "readiness"]
+__all__ = [
+    "admin",
+    "agent_events",
+    "agent_metadata",
+    "agents",
+    "audit",
+    "context",
+    "deployment_objects",
+    "generators",
+    "readiness",
+    "stack_metadata",
+    "stacks",
+    "target_state",
+    "targets",
+]

@@ -10,6 +10,7 @@ import msgspec
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, audit, errors, paks
+from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -123,6 +124,19 @@ async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> 
                 return
             raise _not_found(generator_id)
         await db.generators.soft_delete(tx, generator_id, now=now)
+        # D13: the generator's stacks go with it, and the clusters hear about it.
+        for stack_id in await db.stacks.live_ids_of_generator(tx, generator_id):
+            stack = await db.stacks.get(tx, stack_id)
+            if stack is not None:
+                await stacks.retire(tx, stack, now=now)
+                retired = audit.by(
+                    caller,
+                    action="stack.deleted",
+                    resource_type="stack",
+                    resource_id=stack_id,
+                    details={"name": stack.name, "cause": "generator.deleted"},
+                )
+                await db.audit.insert(tx, retired, now=now)
         if credential.pak_hash:
             await db.notify.publish_revoked(tx, credential.pak_hash)
         entry = audit.by(

@@ -1,5 +1,6 @@
 """The v1 wire contract as msgspec Structs, one module per resource. Defined once, used by all."""
 
+from brokkr.common.wire.agent_events import AgentEvent, EventStatus, NewAgentEvent
 from brokkr.common.wire.agents import (
     Agent,
     AgentAnnotation,
@@ -14,6 +15,7 @@ from brokkr.common.wire.agents import (
 )
 from brokkr.common.wire.audit import AuditLog, AuditLogList
 from brokkr.common.wire.auth import AuthResponse
+from brokkr.common.wire.deployment_objects import CreateDeploymentObjectRequest, DeploymentObject
 from brokkr.common.wire.errors import ErrorBody
 from brokkr.common.wire.generators import (
     CreateGeneratorResponse,
@@ -21,24 +23,48 @@ from brokkr.common.wire.generators import (
     GeneratorUpdate,
     NewGenerator,
 )
+from brokkr.common.wire.stacks import (
+    NewStack,
+    NewStackAnnotation,
+    NewStackLabel,
+    Stack,
+    StackAnnotation,
+    StackLabel,
+    StackUpdate,
+)
+from brokkr.common.wire.targets import AgentTarget, NewAgentTarget
 
 __all__ = [
     "Agent",
     "AgentAnnotation",
+    "AgentEvent",
     "AgentLabel",
     "AgentStatus",
+    "AgentTarget",
     "AgentUpdate",
     "AuditLog",
     "AuditLogList",
     "AuthResponse",
     "CreateAgentResponse",
+    "CreateDeploymentObjectRequest",
     "CreateGeneratorResponse",
+    "DeploymentObject",
     "ErrorBody",
+    "EventStatus",
     "Generator",
     "GeneratorUpdate",
     "NewAgent",
     "NewAgentAnnotation",
+    "NewAgentEvent",
     "NewAgentLabel",
+    "NewAgentTarget",
     "NewGenerator",
+    "NewStack",
+    "NewStackAnnotation",
+    "NewStackLabel",
     "RotateAgentPakResponse",
+    "Stack",
+    "StackAnnotation",
+    "StackLabel",
+    "StackUpdate",
 ]

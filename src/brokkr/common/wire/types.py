@@ -22,3 +22,5 @@ Label = Annotated[
         description="1–64 characters, no whitespace.",
     ),
 ]
+# Optional descriptions, when given, are non-blank (D14).
+Description = Annotated[str, Meta(min_length=1, max_length=4096, pattern=r"\S")]

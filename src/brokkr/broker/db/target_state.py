@@ -1,0 +1,100 @@
+"""What an agent should run (D12, D13): the newest live object of every associated stack, plus
+the deletion markers still owed to it. One statement; the digest variant returns only ids and
+checksums, so an unchanged state (ETag match) never reads YAML."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+import sqlalchemy as sa
+
+from brokkr.broker.db import prepared, tables, targeting
+from brokkr.broker.db.engine import Database, Tx
+
+_d = tables.deployment_objects
+_s = tables.stacks
+_e = tables.agent_events
+_r = tables.deletion_recipients
+_agent = sa.bindparam("agent_id", type_=sa.Uuid)
+
+
+class Entry(msgspec.Struct, frozen=True):
+    id: UUID
+    sequence_id: int
+    yaml_checksum: str
+
+
+def _statement(*, full: bool) -> sa.CompoundSelect[*tuple[UUID, int, str]]:
+    newer = _d.alias("newest")
+    newest_of_stack = (
+        sa.select(newer.c.id)
+        .where(newer.c.stack_id == _s.c.id, newer.c.deleted_at.is_(None))
+        .order_by(newer.c.sequence_id.desc())
+        .limit(1)
+        .correlate(_s)
+        .scalar_subquery()
+    )
+    newest_ids = sa.select(newest_of_stack).where(
+        _s.c.deleted_at.is_(None), _s.c.id.in_(targeting.associated_stack_ids(_agent))
+    )
+    owed_markers = sa.select(_r.c.deployment_object_id).where(_r.c.agent_id == _agent)
+    # D12: only a SUCCESS hides an object; a FAILURE keeps it in the incremental state.
+    applied = sa.exists().where(
+        _e.c.agent_id == _agent,
+        _e.c.deployment_object_id == _d.c.id,
+        _e.c.status == "SUCCESS",
+        _e.c.deleted_at.is_(None),
+    )
+    parts = []
+    for ids in (newest_ids, owed_markers):
+        part = sa.select(_d.c.id, _d.c.sequence_id, _d.c.yaml_checksum).where(_d.c.id.in_(ids))
+        parts.append(part if full else part.where(~applied))
+    # Two index-driven halves (live stacks' newest revisions, owed markers); they are disjoint
+    # because a marker's stack is deleted.
+    return sa.union_all(*parts).order_by(sa.desc("sequence_id"))
+
+
+_FULL = prepared.Read(_statement(full=True))
+_INCREMENTAL = prepared.Read(_statement(full=False))
+
+
+async def digest(database: Database, agent_id: UUID, *, full: bool) -> list[Entry]:
+    rows = await (_FULL if full else _INCREMENTAL).all(database, agent_id=agent_id)
+    return [Entry(row["id"], row["sequence_id"], row["yaml_checksum"]) for row in rows]
+
+
+async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:
+    """Is this object one the agent is (or was) given: a live revision of an associated live
+    stack, or a deletion marker still owed to it."""
+    owed = sa.select(_r.c.agent_id).where(
+        _r.c.agent_id == agent_id, _r.c.deployment_object_id == object_id
+    )
+    if (await tx.execute(owed)).first() is not None:
+        return True
+    row = (
+        await tx.execute(
+            sa.select(_d.c.stack_id)
+            .join(_s, _s.c.id == _d.c.stack_id)
+            .where(_d.c.id == object_id, _d.c.deleted_at.is_(None), _s.c.deleted_at.is_(None))
+        )
+    ).first()
+    return row is not None and await targeting.is_associated(tx, agent_id, row.stack_id)
+
+
+async def owe_marker(tx: Tx, marker_id: UUID, agent_ids: list[UUID], *, now: datetime) -> None:
+    if agent_ids:
+        await tx.execute(
+            _r.insert(),
+            [
+                {"agent_id": a, "deployment_object_id": marker_id, "created_at": now}
+                for a in agent_ids
+            ],
+        )
+
+
+async def acknowledge_marker(tx: Tx, agent_id: UUID, object_id: UUID) -> None:
+    await tx.execute(
+        _r.delete().where(_r.c.agent_id == agent_id, _r.c.deployment_object_id == object_id)
+    )

@@ -1,0 +1,110 @@
+"""Agent events: the outcome of applying a deployment object, reported by the agent itself."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+from brokkr.broker import db
+from brokkr.broker.domain import access, audit, errors
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+async def record(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID, new: wire.NewAgentEvent
+) -> wire.AgentEvent:
+    """Only the agent itself reports, and only about objects it is served (D8, flaw 7)."""
+    access.require_agent_itself(caller, agent_id)
+    access.require_same_id(
+        None if new.agent_id is msgspec.UNSET else new.agent_id, agent_id, field="agent_id"
+    )
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        if not await db.target_state.is_served(tx, agent_id, new.deployment_object_id):
+            raise errors.Unprocessable(
+                "the deployment object is not one served to this agent",
+                code="deployment_object_not_served",
+                details={"fields": {"deployment_object_id": "not served to this agent"}},
+            )
+        event = await db.agent_events.insert(
+            tx,
+            agent_id=agent_id,
+            deployment_object_id=new.deployment_object_id,
+            event_type=new.event_type,
+            status=new.status,
+            message=new.message,
+            now=now,
+        )
+        if new.status == "SUCCESS":
+            # D13: an acknowledged deletion marker is no longer owed.
+            await db.target_state.acknowledge_marker(tx, agent_id, new.deployment_object_id)
+        entry = audit.by(
+            caller,
+            action="agent_event.created",
+            resource_type="deployment_object",
+            resource_id=new.deployment_object_id,
+            details={
+                "event_id": str(event.id),
+                "status": event.status,
+                "event_type": event.event_type,
+            },
+        )
+        await db.audit.insert(tx, entry, now=now)
+    return event
+
+
+def _scope(caller: access.Caller) -> dict[str, UUID | None]:
+    if caller.is_admin:
+        return {"agent_id": None, "generator_id": None}
+    if caller.role is access.Role.AGENT:
+        return {"agent_id": caller.id, "generator_id": None}
+    return {"agent_id": None, "generator_id": caller.id}
+
+
+async def list_for_agent(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID, limit: int, offset: int
+) -> list[wire.AgentEvent]:
+    access.require_admin_or_agent(caller, agent_id)
+    async with ctx.database.read() as tx:
+        return await db.agent_events.search(
+            tx, agent_id=agent_id, limit=min(limit, MAX_LIMIT), offset=offset
+        )
+
+
+async def search(
+    ctx: Context,
+    *,
+    caller: access.Caller,
+    agent_id: UUID | None,
+    deployment_object_id: UUID | None,
+    limit: int,
+    offset: int,
+) -> list[wire.AgentEvent]:
+    """Admins see every event, agents their own, generators those about their stacks."""
+    scope = _scope(caller)
+    if agent_id is not None and scope["agent_id"] not in (None, agent_id):
+        return []
+    async with ctx.database.read() as tx:
+        return await db.agent_events.search(
+            tx,
+            agent_id=agent_id or scope["agent_id"],
+            generator_id=scope["generator_id"],
+            deployment_object_id=deployment_object_id,
+            limit=min(limit, MAX_LIMIT),
+            offset=offset,
+        )
+
+
+async def get(ctx: Context, *, caller: access.Caller, event_id: UUID) -> wire.AgentEvent:
+    async with ctx.database.read() as tx:
+        event = await db.agent_events.get(tx, event_id, **_scope(caller))
+    if event is None:
+        raise errors.NotFound(
+            "agent event not found", code="agent_event_not_found", details={"id": str(event_id)}
+        )
+    return event

@@ -1,0 +1,87 @@
+"""Deployment objects: immutable revisions of a stack's desired state."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from brokkr.broker import db
+from brokkr.broker.domain import access, audit, errors, manifests
+from brokkr.broker.services import stacks
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+MAX_LIST_LIMIT = 1000
+
+
+async def create(
+    ctx: Context,
+    *,
+    caller: access.Caller,
+    stack_id: UUID,
+    request: wire.CreateDeploymentObjectRequest,
+) -> wire.DeploymentObject:
+    """Store a new revision. Content is validated unless it is an explicit deletion marker."""
+    content = request.yaml_content
+    if request.is_deletion_marker:
+        if content.strip():
+            manifests.validate(content)
+    else:
+        manifests.validate(content)
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        await stacks.owned(tx, caller, stack_id, for_update=True)
+        created = await db.deployment_objects.insert(
+            tx,
+            stack_id=stack_id,
+            yaml_content=content,
+            yaml_checksum=manifests.checksum(content),
+            is_deletion_marker=request.is_deletion_marker,
+            now=now,
+        )
+        entry = audit.by(
+            caller,
+            action="deployment.created",
+            resource_type="deployment_object",
+            resource_id=created.id,
+            details={
+                "stack_id": str(stack_id),
+                "sequence_id": created.sequence_id,
+                "yaml_checksum": created.yaml_checksum,
+                "is_deletion_marker": created.is_deletion_marker,
+            },
+        )
+        await db.audit.insert(tx, entry, now=now)
+    return created
+
+
+async def list_for_stack(
+    ctx: Context, *, caller: access.Caller, stack_id: UUID, limit: int
+) -> list[wire.DeploymentObject]:
+    async with ctx.database.read() as tx:
+        await stacks.owned(tx, caller, stack_id)
+        return await db.deployment_objects.list_for_stack(
+            tx, stack_id, limit=min(limit, MAX_LIST_LIMIT)
+        )
+
+
+async def get(ctx: Context, *, caller: access.Caller, object_id: UUID) -> wire.DeploymentObject:
+    """Readable by admins, the owning generator, and any agent the object is served to."""
+    async with ctx.database.read() as tx:
+        found = await db.deployment_objects.get(tx, object_id)
+        if found is not None and await _may_read(tx, caller, found):
+            return found
+    # Callers who may not read it learn nothing about whether it exists.
+    raise errors.NotFound(
+        "deployment object not found",
+        code="deployment_object_not_found",
+        details={"id": str(object_id)},
+    )
+
+
+async def _may_read(tx: db.Tx, caller: access.Caller, found: wire.DeploymentObject) -> bool:
+    if caller.is_admin:
+        return True
+    if caller.role is access.Role.GENERATOR:
+        stack = await db.stacks.get_including_deleted(tx, found.stack_id)
+        return stack is not None and caller.is_generator(stack.generator_id)
+    return caller.id is not None and await db.target_state.is_served(tx, caller.id, found.id)

@@ -1,0 +1,189 @@
+"""Stack use cases: create, read, update, delete (with deletion markers for the clusters, D13)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from brokkr.broker import db
+from brokkr.broker.domain import access, audit, errors, manifests
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+
+def not_found(stack_id: UUID) -> errors.NotFound:
+    return errors.NotFound("stack not found", code="stack_not_found", details={"id": str(stack_id)})
+
+
+async def owned(
+    tx: db.Tx, caller: access.Caller, stack_id: UUID, *, for_update: bool = False
+) -> wire.Stack:
+    """The live stack, if the caller is an admin or its owning generator (404, then 403)."""
+    stack = await db.stacks.get(tx, stack_id, for_update=for_update)
+    if stack is None:
+        raise not_found(stack_id)
+    if not (caller.is_admin or caller.is_generator(stack.generator_id)):
+        raise errors.Forbidden("the stack belongs to another generator", code="stack_not_owned")
+    return stack
+
+
+async def retire(tx: db.Tx, stack: wire.Stack, *, now: datetime) -> wire.DeploymentObject:
+    """Soft-delete a live stack and its revisions, and owe its deletion marker to every agent
+    associated with it right now, until each reports SUCCESS for it (D13)."""
+    recipients = await db.targeting.associated_agents(tx, stack.id)
+    await db.stacks.soft_delete(tx, stack.id, now=now)
+    await db.deployment_objects.retire_stack_objects(tx, stack.id, now=now)
+    marker = await db.deployment_objects.insert(
+        tx,
+        stack_id=stack.id,
+        yaml_content=manifests.MARKER_CONTENT,
+        yaml_checksum=manifests.checksum(manifests.MARKER_CONTENT),
+        is_deletion_marker=True,
+        now=now,
+    )
+    await db.target_state.owe_marker(tx, marker.id, recipients, now=now)
+    return marker
+
+
+async def _owner_for_new_stack(tx: db.Tx, caller: access.Caller, new: wire.NewStack) -> UUID:
+    requested = None if new.generator_id is msgspec.UNSET else new.generator_id
+    if caller.role is access.Role.GENERATOR:
+        if requested is not None and requested != caller.id:
+            raise errors.Forbidden(
+                "a generator may only create stacks for itself", code="stack_generator_mismatch"
+            )
+        assert caller.id is not None  # noqa: S101 - generators always carry their id
+        return caller.id
+    if not caller.is_admin:
+        raise errors.Forbidden(
+            "only admins and generators create stacks", code="stack_create_denied"
+        )
+    if requested is None:
+        owner = await db.admins.admin_generator_id(tx)
+        if owner is None:
+            raise errors.Unprocessable(
+                "generator_id is required",
+                code="validation_failed",
+                details={"fields": {"generator_id": "required"}},
+            )
+        return owner
+    if await db.generators.get(tx, requested) is None:
+        raise errors.Unprocessable(
+            "generator_id names no live generator",
+            code="generator_not_found",
+            details={"fields": {"generator_id": "unknown generator"}},
+        )
+    return requested
+
+
+async def create(ctx: Context, *, caller: access.Caller, new: wire.NewStack) -> wire.Stack:
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        generator_id = await _owner_for_new_stack(tx, caller, new)
+        stack = await db.stacks.insert(
+            tx,
+            stack_id=uuid.uuid4(),
+            name=new.name,
+            description=new.description,
+            generator_id=generator_id,
+            now=now,
+        )
+        entry = audit.by(
+            caller,
+            action="stack.created",
+            resource_type="stack",
+            resource_id=stack.id,
+            details={"name": stack.name, "generator_id": str(generator_id)},
+        )
+        await db.audit.insert(tx, entry, now=now)
+    return stack
+
+
+async def list_all(
+    ctx: Context, *, caller: access.Caller, generator_id: UUID | None = None
+) -> list[wire.Stack]:
+    if caller.role is access.Role.GENERATOR:
+        if generator_id is not None and generator_id != caller.id:
+            raise errors.Forbidden(
+                "a generator lists only its own stacks", code="stacks_list_denied"
+            )
+        generator_id = caller.id
+    elif not caller.is_admin:
+        raise errors.Forbidden("agents cannot list stacks", code="stacks_list_denied")
+    async with ctx.database.read() as tx:
+        return await db.stacks.list_live(tx, generator_id=generator_id)
+
+
+async def get(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> wire.Stack:
+    async with ctx.database.read() as tx:
+        return await owned(tx, caller, stack_id)
+
+
+def _changes(current: wire.Stack, update: wire.StackUpdate) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for field in ("name", "description"):
+        value = getattr(update, field)
+        if value is not msgspec.UNSET and value != getattr(current, field):
+            changes[field] = value
+    return changes
+
+
+async def update(
+    ctx: Context, *, caller: access.Caller, stack_id: UUID, update: wire.StackUpdate
+) -> wire.Stack:
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        current = await owned(tx, caller, stack_id, for_update=True)
+        access.require_same_id(
+            None if update.id is msgspec.UNSET else update.id, stack_id, field="id"
+        )
+        if update.generator_id is not msgspec.UNSET and update.generator_id != current.generator_id:
+            raise errors.Forbidden(
+                "a stack's owner (generator_id) cannot be changed", code="stack_owner_immutable"
+            )
+        changes = _changes(current, update)
+        if not changes:
+            return current
+        stack = await db.stacks.update(tx, stack_id, now=now, **changes)
+        if stack is None:
+            raise not_found(stack_id)
+        entry = audit.by(
+            caller,
+            action="stack.updated",
+            resource_type="stack",
+            resource_id=stack_id,
+            details=changes,
+        )
+        await db.audit.insert(tx, entry, now=now)
+    return stack
+
+
+async def delete(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> None:
+    """Soft delete; deleting an already deleted stack changes nothing (D15)."""
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        stack = await db.stacks.get(tx, stack_id, for_update=True)
+        if stack is None:
+            gone = await db.stacks.get_including_deleted(tx, stack_id)
+            if gone is None:
+                raise not_found(stack_id)
+            if not (caller.is_admin or caller.is_generator(gone.generator_id)):
+                raise errors.Forbidden(
+                    "the stack belongs to another generator", code="stack_not_owned"
+                )
+            return
+        if not (caller.is_admin or caller.is_generator(stack.generator_id)):
+            raise errors.Forbidden("the stack belongs to another generator", code="stack_not_owned")
+        marker = await retire(tx, stack, now=now)
+        entry = audit.by(
+            caller,
+            action="stack.deleted",
+            resource_type="stack",
+            resource_id=stack_id,
+            details={"name": stack.name, "deletion_marker_id": str(marker.id)},
+        )
+        await db.audit.insert(tx, entry, now=now)

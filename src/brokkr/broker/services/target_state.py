@@ -1,0 +1,36 @@
+"""What an agent should run (D12, D13), with an ETag so idle polls cost one small query."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+from brokkr.broker import db
+from brokkr.broker.domain import access, errors
+from brokkr.broker.domain import target_state as rules
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+
+class TargetState(msgspec.Struct, frozen=True, kw_only=True):
+    etag: str
+    # None when the caller's If-None-Match already names this state (answer 304).
+    objects: list[wire.DeploymentObject] | None
+
+
+async def get(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID, full: bool, if_none_match: str | None
+) -> TargetState:
+    access.require_admin_or_agent(caller, agent_id)
+    if caller.is_admin and await db.agents.load(ctx.database, agent_id) is None:
+        raise errors.NotFound(
+            "agent not found", code="agent_not_found", details={"id": str(agent_id)}
+        )
+    entries = await db.target_state.digest(ctx.database, agent_id, full=full)
+    etag = rules.etag(((entry.id, entry.yaml_checksum) for entry in entries), full=full)
+    if rules.matches(if_none_match, etag):
+        return TargetState(etag=etag, objects=None)
+    async with ctx.database.read() as tx:
+        objects = await db.deployment_objects.list_by_ids(tx, (entry.id for entry in entries))
+    return TargetState(etag=etag, objects=objects)

@@ -1,0 +1,95 @@
+"""Explicit agent → stack targets, and the stacks an agent is associated with."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+from brokkr.broker import db
+from brokkr.broker.domain import access, audit, errors
+from brokkr.broker.services import stacks
+from brokkr.broker.services.context import Context
+from brokkr.common import wire
+
+
+async def _live_agent(tx: db.Tx, agent_id: UUID) -> None:
+    if await db.agents.get(tx, agent_id) is None:
+        raise errors.NotFound(
+            "agent not found", code="agent_not_found", details={"id": str(agent_id)}
+        )
+
+
+async def _may_change_targets(tx: db.Tx, caller: access.Caller, stack_id: UUID) -> None:
+    """Admins, and the generator owning the (live) stack; never agents (D8)."""
+    if caller.role is access.Role.AGENT:
+        raise errors.Forbidden("agents cannot change targets", code="target_create_denied")
+    stack = await db.stacks.get(tx, stack_id)
+    if stack is None:
+        raise stacks.not_found(stack_id)
+    if not (caller.is_admin or caller.is_generator(stack.generator_id)):
+        raise errors.Forbidden(
+            "a generator may only target its own stacks", code="target_generator_mismatch"
+        )
+
+
+async def list_targets(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID
+) -> list[wire.AgentTarget]:
+    access.require_admin_or_agent(caller, agent_id)
+    async with ctx.database.read() as tx:
+        await _live_agent(tx, agent_id)
+        return await db.targeting.list_targets(tx, agent_id)
+
+
+async def add_target(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID, new: wire.NewAgentTarget
+) -> wire.AgentTarget:
+    access.require_same_id(
+        None if new.agent_id is msgspec.UNSET else new.agent_id, agent_id, field="agent_id"
+    )
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        await _may_change_targets(tx, caller, new.stack_id)
+        await _live_agent(tx, agent_id)
+        target = await db.targeting.add_target(tx, agent_id, new.stack_id)
+        entry = audit.by(
+            caller,
+            action="agent.target_added",
+            resource_type="agent",
+            resource_id=agent_id,
+            details={"stack_id": str(new.stack_id)},
+        )
+        await db.audit.insert(tx, entry, now=now)
+    return target
+
+
+async def remove_target(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID, stack_id: UUID
+) -> None:
+    now = ctx.now()
+    async with ctx.database.transaction() as tx:
+        await _may_change_targets(tx, caller, stack_id)
+        if not await db.targeting.remove_target(tx, agent_id, stack_id):
+            raise errors.NotFound(
+                "the agent does not target this stack",
+                code="agent_target_not_found",
+                details={"stack_id": str(stack_id)},
+            )
+        entry = audit.by(
+            caller,
+            action="agent.target_removed",
+            resource_type="agent",
+            resource_id=agent_id,
+            details={"stack_id": str(stack_id)},
+        )
+        await db.audit.insert(tx, entry, now=now)
+
+
+async def associated_stacks(
+    ctx: Context, *, caller: access.Caller, agent_id: UUID
+) -> list[wire.Stack]:
+    access.require_admin_or_agent(caller, agent_id)
+    async with ctx.database.read() as tx:
+        await _live_agent(tx, agent_id)
+        return await db.targeting.associated_stacks(tx, agent_id)
