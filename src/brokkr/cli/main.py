@@ -1,23 +1,48 @@
-"""The one `brokkr` command: `serve`, `db upgrade`, `admin rotate-pak`."""
+"""The one `brokkr` command: broker entry points and one group per API resource."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
+from brokkr.cli import (
+    agents,
+    audit,
+    deploy,
+    events,
+    generators,
+    objects,
+    output,
+    profiles,
+    session,
+    stacks,
+)
+from brokkr.client import BrokkrClient
 from brokkr.common.settings import SettingsError
 
 app = typer.Typer(
     name="brokkr",
-    help="Brokkr: distribute Kubernetes objects across many clusters.",
+    help=(
+        "Brokkr: distribute Kubernetes objects across many clusters.\n\n"
+        "Connect with `brokkr login --url URL --pak PAK` (or BROKKR_URL / BROKKR_PAK), then e.g. "
+        "`brokkr stacks list` or `brokkr deploy web -f k8s/ --wait`."
+    ),
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
-admin_app = typer.Typer(help="Admin identity commands.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands (broker host).", no_args_is_help=True)
+admin_app = typer.Typer(help="Admin identity commands (broker host).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(agents.app, name="agents")
+app.add_typer(generators.app, name="generators")
+app.add_typer(stacks.app, name="stacks")
+app.add_typer(objects.app, name="objects")
+app.add_typer(events.app, name="events")
+app.add_typer(audit.app, name="audit")
+app.command("deploy")(deploy.deploy)
 
 ConfigOption = typer.Option(
     None,
@@ -30,6 +55,64 @@ ConfigOption = typer.Option(
     exists=True,
     dir_okay=False,
 )
+
+
+@app.callback()
+def connection(
+    ctx: typer.Context,
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="Profile saved by `brokkr login`."
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="Broker URL (overrides profile and BROKKR_URL)."
+    ),
+    pak: str | None = typer.Option(None, "--pak", help="PAK (overrides profile and BROKKR_PAK)."),
+    timeout: float = typer.Option(30.0, "--timeout-seconds", min=1, help="Per-request timeout."),
+) -> None:
+    """Brokkr: distribute Kubernetes objects across many clusters."""
+    ctx.obj = session.Options(profile=profile, url=url, pak=pak, timeout=timeout)
+
+
+@app.command()
+def login(
+    url: str = typer.Option(..., "--url", help="Broker URL, e.g. https://brokkr.example.com"),
+    pak: str = typer.Option(..., "--pak", help="Your PAK (admin, generator or agent)."),
+    profile: str = typer.Option(
+        profiles.DEFAULT_PROFILE, "--profile", "-p", help="Profile name to save."
+    ),
+    ca_cert: Path | None = typer.Option(
+        None, "--ca-cert", exists=True, help="CA bundle for the broker."
+    ),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Skip TLS verification (testing only)."
+    ),
+) -> None:
+    """Check a URL and PAK against the broker and save them as a profile (file mode 0600).
+
+    Example: brokkr login --url https://brokkr.example.com --pak "$BROKKR_PAK" --profile prod
+    """
+    saved = profiles.Profile(
+        url=url, pak=pak, ca_cert=str(ca_cert.resolve()) if ca_cert else None, insecure=insecure
+    )
+    verify: bool | str = False if insecure else (saved.ca_cert or True)
+    with session.guarded(), BrokkrClient(url, pak, verify=verify) as brokkr:
+        identity = brokkr.auth.whoami()
+    path = profiles.config_path(os.environ)
+    profiles.save(path, profile, saved)
+    role = "admin" if identity.admin else ("agent" if identity.agent else "generator")
+    who = "" if identity.admin else f" {identity.agent or identity.generator}"
+    typer.echo(f"logged in to {url} as {role}{who}; profile {profile!r} saved in {path}")
+
+
+@app.command()
+def whoami(ctx: typer.Context) -> None:
+    """Show the role of the PAK in use.
+
+    Example: brokkr whoami --profile prod
+    """
+    with session.client(ctx) as brokkr:
+        identity = brokkr.auth.whoami()
+    output.show(identity, columns=("admin", "agent", "generator"))
 
 
 def _settings(config: Path | None):  # type: ignore[no-untyped-def]

@@ -92,6 +92,33 @@ async def delete_stack(ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]) -
     await services.stacks.delete(ctx, caller=caller, stack_id=id)
 
 
+@get(
+    "/stacks/{id:uuid}/agents",
+    operation_id="list_stack_agents",
+    summary="Agents the stack reaches",
+    description=(
+        "Live agents associated with the stack by explicit target, shared label or shared "
+        "annotation: the agents expected to apply its deployment objects. Not in the reference "
+        "API; `brokkr deploy --wait` uses it."
+    ),
+    security=security.ADMIN_GENERATOR,
+    responses=responses.errors(404),
+    tags=["stacks"],
+)
+async def list_stack_agents(
+    ctx: ContextDep, caller: CallerDep, id: FromPath[UUID]
+) -> list[wire.Agent]:
+    return await services.targets.stack_agents(ctx, caller=caller, stack_id=id)
+
+
 router = Router(
-    path="/", route_handlers=[list_stacks, create_stack, get_stack, update_stack, delete_stack]
+    path="/",
+    route_handlers=[
+        list_stacks,
+        create_stack,
+        get_stack,
+        update_stack,
+        delete_stack,
+        list_stack_agents,
+    ],
 )

@@ -198,3 +198,14 @@ async def record_heartbeat(tx: Tx, agent_id: UUID, *, now: datetime) -> bool:
         .values(last_heartbeat=now, updated_at=now)
     )
     return result.rowcount == 1
+
+
+async def list_by_ids(tx: Tx, agent_ids: list[UUID]) -> list[wire.Agent]:
+    if not agent_ids:
+        return []
+    rows = await tx.execute(
+        sa.select(*_COLUMNS)
+        .where(_t.c.id.in_(agent_ids), _t.c.deleted_at.is_(None))
+        .order_by(_t.c.name, _t.c.cluster_name)
+    )
+    return [_agent(row) for row in rows]

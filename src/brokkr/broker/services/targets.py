@@ -93,3 +93,10 @@ async def associated_stacks(
     async with ctx.database.read() as tx:
         await _live_agent(tx, agent_id)
         return await db.targeting.associated_stacks(tx, agent_id)
+
+
+async def stack_agents(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> list[wire.Agent]:
+    """The live agents a stack reaches (by target, label or annotation): who should report."""
+    async with ctx.database.read() as tx:
+        await stacks.owned(tx, caller, stack_id)
+        return await db.agents.list_by_ids(tx, await db.targeting.associated_agents(tx, stack_id))

@@ -1,0 +1,11 @@
+"""Which fields each resource shows in a table."""
+
+AGENT = ("id", "name", "cluster_name", "status", "last_heartbeat")
+GENERATOR = ("id", "name", "description", "is_active")
+STACK = ("id", "name", "generator_id", "description")
+OBJECT = ("id", "sequence_id", "stack_id", "yaml_checksum", "is_deletion_marker", "submitted_at")
+EVENT = ("id", "agent_id", "deployment_object_id", "status", "message", "created_at")
+AUDIT = ("timestamp", "actor_type", "actor_id", "action", "resource_type", "resource_id")
+LABEL = ("id", "label")
+ANNOTATION = ("id", "key", "value")
+TARGET = ("id", "agent_id", "stack_id")

@@ -1,0 +1,143 @@
+"""`brokkr deploy`: push manifests into a stack, and optionally wait for the clusters (CI)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from brokkr.cli import columns, output, session, stacks
+from brokkr.cli.output import Format, OutputOption, QuietOption
+from brokkr.client import BrokkrClient
+from brokkr.common import wire
+
+EXIT_FAILED = 1
+EXIT_TIMEOUT = 3
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def read_manifests(sources: list[str]) -> str:
+    """Files, directories (their *.yaml/*.yml, sorted) and ``-`` (stdin), as one YAML stream."""
+    chunks: list[str] = []
+    for source in sources:
+        if source == "-":
+            chunks.append(sys.stdin.read())
+            continue
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(
+                p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file()
+            )
+            if not files:
+                raise typer.BadParameter(f"{path} holds no .yaml or .yml file", param_hint="-f")
+            chunks.extend(f.read_text(encoding="utf-8") for f in files)
+        elif path.is_file():
+            chunks.append(path.read_text(encoding="utf-8"))
+        else:
+            raise typer.BadParameter(f"{path} does not exist", param_hint="-f")
+    return "---\n".join(
+        chunk if chunk.endswith("\n") else chunk + "\n" for chunk in chunks if chunk.strip()
+    )
+
+
+def deploy(
+    ctx: typer.Context,
+    stack: str = typer.Argument(..., help="Stack id or name."),
+    files: list[str] = typer.Option(
+        ..., "--file", "-f", help="Manifest file, directory of *.yaml, or - for stdin. Repeatable."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Wait until every agent reached reports."),
+    timeout: float = typer.Option(600.0, min=1, help="Seconds to wait with --wait."),
+    interval: float = typer.Option(2.0, min=0.1, help="Seconds between polls with --wait."),
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Create a deployment object in STACK from manifests.
+
+    With --wait, follow the agents' events until every active agent the stack reaches has
+    reported: exit 0 if all report SUCCESS, 1 if any reports FAILURE, 3 on timeout.
+
+    Example: brokkr deploy web -f k8s/ --wait --timeout 300
+    """
+    content = read_manifests(files)
+    if not content.strip():
+        output.error("the manifests are empty")
+        raise typer.Exit(2)
+    with session.client(ctx) as brokkr:
+        stack_id = stacks.stack_id_of(brokkr, stack)
+        created = brokkr.stacks.deploy(stack_id, content)
+        output.show(created, columns=columns.OBJECT, output=output_format, quiet=quiet)
+        if wait:
+            raise typer.Exit(
+                _wait(brokkr, stack_id, created.id, timeout=timeout, interval=interval)
+            )
+
+
+def _wait(
+    brokkr: BrokkrClient, stack_id: UUID, object_id: UUID, *, timeout: float, interval: float
+) -> int:
+    reached: list[wire.Agent] = brokkr.stacks.agents(stack_id)
+    expected = {agent.id: agent for agent in reached if agent.status == "ACTIVE"}
+    idle = [agent for agent in reached if agent.status != "ACTIVE"]
+    if idle:
+        output.note(
+            f"not waiting for {len(idle)} inactive agent(s): " + ", ".join(a.name for a in idle)
+        )
+    if not expected:
+        output.note("no active agent receives this stack; nothing to wait for")
+        return 0
+    console = Console(stderr=True)
+    latest: dict[UUID, wire.AgentEvent] = {}
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("waiting for agents", total=len(expected))
+        while True:
+            for event in reversed(
+                brokkr.agent_events.list(deployment_object_id=object_id, limit=1000)
+            ):
+                if event.agent_id in expected:
+                    latest[event.agent_id] = event
+            progress.update(task, completed=len(latest))
+            if len(latest) == len(expected) or time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+    _summary(console, expected, latest)
+    if len(latest) < len(expected):
+        output.error(f"timed out: {len(expected) - len(latest)} agent(s) have not reported")
+        return EXIT_TIMEOUT
+    failed = [e for e in latest.values() if e.status != "SUCCESS"]
+    if failed:
+        output.error(f"{len(failed)} agent(s) reported FAILURE")
+        return EXIT_FAILED
+    return 0
+
+
+def _summary(
+    console: Console, expected: dict[UUID, wire.Agent], latest: dict[UUID, wire.AgentEvent]
+) -> None:
+    table = Table("agent", "cluster", "status", "message", header_style="bold")
+    for agent_id, agent in expected.items():
+        event: Any = latest.get(agent_id)
+        status = event.status if event else "PENDING"
+        style = {"SUCCESS": "green", "FAILURE": "red"}.get(status, "yellow")
+        table.add_row(
+            agent.name,
+            agent.cluster_name,
+            f"[{style}]{status}[/]",
+            (event.message or "") if event else "",
+        )
+    console.print(table)

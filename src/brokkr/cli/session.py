@@ -1,0 +1,56 @@
+"""One command's connection to the broker: the profile chosen by the global options, a sync
+client, and the translation of client errors into a message and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import msgspec
+import typer
+
+from brokkr.cli import output, profiles
+from brokkr.client import BrokkrAPIError, BrokkrClient, BrokkrError
+
+
+class Options(msgspec.Struct, kw_only=True):
+    profile: str | None = None
+    url: str | None = None
+    pak: str | None = None
+    timeout: float = 30.0
+
+
+def options(ctx: typer.Context) -> Options:
+    found = ctx.find_object(Options)
+    return found if found is not None else Options()
+
+
+@contextmanager
+def client(ctx: typer.Context) -> Iterator[BrokkrClient]:
+    """A client for this command; any Brokkr error ends the command with exit code 1."""
+    chosen = options(ctx)
+    try:
+        profile = profiles.resolve(os.environ, name=chosen.profile, url=chosen.url, pak=chosen.pak)
+    except profiles.ProfileError as exc:
+        output.error(str(exc))
+        raise typer.Exit(2) from exc
+    verify: bool | str = False if profile.insecure else (profile.ca_cert or True)
+    brokkr = BrokkrClient(profile.url, profile.pak, timeout=chosen.timeout, verify=verify)
+    try:
+        with guarded():
+            yield brokkr
+    finally:
+        brokkr.close()
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    try:
+        yield
+    except BrokkrAPIError as exc:
+        output.error(f"{exc.message} ({exc.status} {exc.code})")
+        raise typer.Exit(1) from exc
+    except BrokkrError as exc:
+        output.error(str(exc))
+        raise typer.Exit(1) from exc

@@ -1,0 +1,1 @@
+"""One module per API resource: typed methods returning the shared wire Structs."""
