@@ -20,11 +20,17 @@ async def _live_agent(tx: db.Tx, agent_id: UUID) -> None:
         )
 
 
-async def _may_change_targets(tx: db.Tx, caller: access.Caller, stack_id: UUID) -> None:
-    """Admins, and the generator owning the (live) stack; never agents (D8)."""
+async def _may_change_targets(
+    tx: db.Tx, caller: access.Caller, stack_id: UUID, *, deleted_ok: bool = False
+) -> None:
+    """Admins, and the generator owning the stack; never agents (D8). New targets need a live
+    stack; a target left pointing at a deleted stack can still be removed."""
     if caller.role is access.Role.AGENT:
         raise errors.Forbidden("agents cannot change targets", code="target_create_denied")
-    stack = await db.stacks.get(tx, stack_id)
+    if deleted_ok:
+        stack = await db.stacks.get_including_deleted(tx, stack_id)
+    else:
+        stack = await db.stacks.get(tx, stack_id)
     if stack is None:
         raise stacks.not_found(stack_id)
     if not (caller.is_admin or caller.is_generator(stack.generator_id)):
@@ -69,7 +75,7 @@ async def remove_target(
 ) -> None:
     now = ctx.now()
     async with ctx.database.transaction() as tx:
-        await _may_change_targets(tx, caller, stack_id)
+        await _may_change_targets(tx, caller, stack_id, deleted_ok=True)
         if not await db.targeting.remove_target(tx, agent_id, stack_id):
             raise errors.NotFound(
                 "the agent does not target this stack",
