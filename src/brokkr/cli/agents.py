@@ -199,7 +199,10 @@ def agent_events(
 
 @label_app.command("list")
 def list_labels(ctx: typer.Context, agent_id: UUID, output_format: Format = OutputOption) -> None:
-    """Example: brokkr agents labels list 3f0c…"""
+    """List an agent's labels.
+
+    Example: brokkr agents labels list 3f0c…
+    """
     with session.client(ctx) as brokkr:
         output.show(
             brokkr.agents.list_labels(agent_id), columns=columns.LABEL, output=output_format
@@ -218,7 +221,10 @@ def add_label(ctx: typer.Context, agent_id: UUID, label: str) -> None:
 
 @label_app.command("remove")
 def remove_label(ctx: typer.Context, agent_id: UUID, label: str) -> None:
-    """Example: brokkr agents labels remove 3f0c… env:prod"""
+    """Remove a label from an agent.
+
+    Example: brokkr agents labels remove 3f0c… env:prod
+    """
     with session.client(ctx) as brokkr:
         brokkr.agents.remove_label(agent_id, label)
     typer.echo(f"removed label {label}")
@@ -228,7 +234,10 @@ def remove_label(ctx: typer.Context, agent_id: UUID, label: str) -> None:
 def list_annotations(
     ctx: typer.Context, agent_id: UUID, output_format: Format = OutputOption
 ) -> None:
-    """Example: brokkr agents annotations list 3f0c…"""
+    """List an agent's annotations.
+
+    Example: brokkr agents annotations list 3f0c…
+    """
     with session.client(ctx) as brokkr:
         found = brokkr.agents.list_annotations(agent_id)
         output.show(found, columns=columns.ANNOTATION, output=output_format)
@@ -246,7 +255,10 @@ def add_annotation(ctx: typer.Context, agent_id: UUID, key: str, value: str) -> 
 
 @annotation_app.command("remove")
 def remove_annotation(ctx: typer.Context, agent_id: UUID, key: str) -> None:
-    """Example: brokkr agents annotations remove 3f0c… region"""
+    """Remove an annotation (by key) from an agent.
+
+    Example: brokkr agents annotations remove 3f0c… region
+    """
     with session.client(ctx) as brokkr:
         brokkr.agents.remove_annotation(agent_id, key)
     typer.echo(f"removed annotation {key}")
@@ -254,7 +266,10 @@ def remove_annotation(ctx: typer.Context, agent_id: UUID, key: str) -> None:
 
 @target_app.command("list")
 def list_targets(ctx: typer.Context, agent_id: UUID, output_format: Format = OutputOption) -> None:
-    """Example: brokkr agents targets list 3f0c…"""
+    """List the stacks targeted explicitly at an agent.
+
+    Example: brokkr agents targets list 3f0c…
+    """
     with session.client(ctx) as brokkr:
         output.show(
             brokkr.agents.list_targets(agent_id), columns=columns.TARGET, output=output_format
@@ -276,7 +291,10 @@ def add_target(ctx: typer.Context, agent_id: UUID, stack: str) -> None:
 
 @target_app.command("remove")
 def remove_target(ctx: typer.Context, agent_id: UUID, stack: str) -> None:
-    """Example: brokkr agents targets remove 3f0c… web"""
+    """Stop targeting a stack (id or name) at the agent.
+
+    Example: brokkr agents targets remove 3f0c… web
+    """
     with session.client(ctx) as brokkr:
         brokkr.agents.remove_target(agent_id, stacks.stack_id_of(brokkr, stack))
     typer.echo(f"removed target {stack}")

@@ -108,7 +108,7 @@ def login(
 def whoami(ctx: typer.Context) -> None:
     """Show the role of the PAK in use.
 
-    Example: brokkr whoami --profile prod
+    Example: brokkr --profile prod whoami
     """
     with session.client(ctx) as brokkr:
         identity = brokkr.auth.whoami()

@@ -145,7 +145,10 @@ def stack_objects(
 
 @label_app.command("list")
 def list_labels(ctx: typer.Context, stack: str, output_format: Format = OutputOption) -> None:
-    """Example: brokkr stacks labels list web"""
+    """List a stack's labels (stack id or name).
+
+    Example: brokkr stacks labels list web
+    """
     with session.client(ctx) as brokkr:
         found = brokkr.stacks.list_labels(stack_id_of(brokkr, stack))
         output.show(found, columns=columns.LABEL, output=output_format)
@@ -153,7 +156,10 @@ def list_labels(ctx: typer.Context, stack: str, output_format: Format = OutputOp
 
 @label_app.command("add")
 def add_label(ctx: typer.Context, stack: str, label: str) -> None:
-    """Example: brokkr stacks labels add web env:prod"""
+    """Label a stack: agents with the same label receive it.
+
+    Example: brokkr stacks labels add web env:prod
+    """
     with session.client(ctx) as brokkr:
         output.show(
             brokkr.stacks.add_label(stack_id_of(brokkr, stack), label), columns=columns.LABEL
@@ -162,7 +168,10 @@ def add_label(ctx: typer.Context, stack: str, label: str) -> None:
 
 @label_app.command("remove")
 def remove_label(ctx: typer.Context, stack: str, label: str) -> None:
-    """Example: brokkr stacks labels remove web env:prod"""
+    """Remove a label from a stack.
+
+    Example: brokkr stacks labels remove web env:prod
+    """
     with session.client(ctx) as brokkr:
         brokkr.stacks.remove_label(stack_id_of(brokkr, stack), label)
     typer.echo(f"removed label {label}")
@@ -170,7 +179,10 @@ def remove_label(ctx: typer.Context, stack: str, label: str) -> None:
 
 @annotation_app.command("list")
 def list_annotations(ctx: typer.Context, stack: str, output_format: Format = OutputOption) -> None:
-    """Example: brokkr stacks annotations list web"""
+    """List a stack's annotations (stack id or name).
+
+    Example: brokkr stacks annotations list web
+    """
     with session.client(ctx) as brokkr:
         found = brokkr.stacks.list_annotations(stack_id_of(brokkr, stack))
         output.show(found, columns=columns.ANNOTATION, output=output_format)
@@ -178,7 +190,10 @@ def list_annotations(ctx: typer.Context, stack: str, output_format: Format = Out
 
 @annotation_app.command("add")
 def add_annotation(ctx: typer.Context, stack: str, key: str, value: str) -> None:
-    """Example: brokkr stacks annotations add web region eu-west"""
+    """Annotate a stack: agents with the same key=value receive it.
+
+    Example: brokkr stacks annotations add web region eu-west
+    """
     with session.client(ctx) as brokkr:
         added = brokkr.stacks.add_annotation(stack_id_of(brokkr, stack), key, value)
         output.show(added, columns=columns.ANNOTATION)
@@ -186,7 +201,10 @@ def add_annotation(ctx: typer.Context, stack: str, key: str, value: str) -> None
 
 @annotation_app.command("remove")
 def remove_annotation(ctx: typer.Context, stack: str, key: str) -> None:
-    """Example: brokkr stacks annotations remove web region"""
+    """Remove an annotation (by key) from a stack.
+
+    Example: brokkr stacks annotations remove web region
+    """
     with session.client(ctx) as brokkr:
         brokkr.stacks.remove_annotation(stack_id_of(brokkr, stack), key)
     typer.echo(f"removed annotation {key}")

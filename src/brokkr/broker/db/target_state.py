@@ -67,11 +67,16 @@ async def digest(database: Database, agent_id: UUID, *, full: bool) -> list[Entr
 
 async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:
     """Is this object one the agent is (or was) given: a live revision of an associated live
-    stack, or a deletion marker still owed to it."""
+    stack, a deletion marker still owed to it, or one it already reported on."""
     owed = sa.select(_r.c.agent_id).where(
         _r.c.agent_id == agent_id, _r.c.deployment_object_id == object_id
     )
-    if (await tx.execute(owed)).first() is not None:
+    # An object the agent already reported on stays "served" to it, so a retried report of an
+    # acknowledged deletion marker is accepted rather than refused.
+    reported = sa.select(_e.c.id).where(
+        _e.c.agent_id == agent_id, _e.c.deployment_object_id == object_id, _e.c.deleted_at.is_(None)
+    )
+    if (await tx.execute(sa.union_all(owed, reported).limit(1))).first() is not None:
         return True
     row = (
         await tx.execute(

@@ -71,6 +71,10 @@ async def list_for_agent(
 ) -> list[wire.AgentEvent]:
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
+        if await db.agents.get(tx, agent_id) is None:
+            raise errors.NotFound(
+                "agent not found", code="agent_not_found", details={"id": str(agent_id)}
+            )
         return await db.agent_events.search(
             tx, agent_id=agent_id, limit=min(limit, MAX_LIMIT), offset=offset
         )

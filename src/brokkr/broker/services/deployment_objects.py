@@ -22,14 +22,12 @@ async def create(
 ) -> wire.DeploymentObject:
     """Store a new revision. Content is validated unless it is an explicit deletion marker."""
     content = request.yaml_content
-    if request.is_deletion_marker:
-        if content.strip():
-            manifests.validate(content)
-    else:
-        manifests.validate(content)
     now = ctx.now()
     async with ctx.database.transaction() as tx:
+        # Who may write comes first: a foreign caller learns nothing about content rules.
         await stacks.owned(tx, caller, stack_id, for_update=True)
+        if content.strip() or not request.is_deletion_marker:
+            manifests.validate(content)
         created = await db.deployment_objects.insert(
             tx,
             stack_id=stack_id,
