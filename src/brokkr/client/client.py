@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from brokkr.client.errors import BrokkrError
 from brokkr.client.http import Http, Retry
 from brokkr.client.resources.agent_events import AgentEvents
 from brokkr.client.resources.agents import Agents
@@ -83,9 +84,15 @@ class AsyncBrokkrClient:
 class _Blocking:
     """A resource whose coroutine methods block on the client's private event loop."""
 
-    def __init__(self, resource: object, run: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+    def __init__(
+        self,
+        resource: object,
+        run: Callable[[Coroutine[Any, Any, Any]], Any],
+        closed: Callable[[], bool],
+    ) -> None:
         self._resource = resource
         self._run = run
+        self._closed = closed
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._resource, name)
@@ -94,6 +101,8 @@ class _Blocking:
 
         @functools.wraps(attribute)
         def blocking(*args: Any, **kwargs: Any) -> Any:
+            if self._closed():
+                raise BrokkrError("the client is closed")
             outcome = attribute(*args, **kwargs)
             if asyncio.iscoroutine(outcome):
                 return self._run(outcome)
@@ -130,7 +139,11 @@ class BrokkrClient:
             target=self._loop.run_forever, name="brokkr-client", daemon=True
         )
         self._thread.start()
-        self._client: AsyncBrokkrClient = self._run(_build(base_url, pak, options))
+        try:
+            self._client: AsyncBrokkrClient = self._run(_build(base_url, pak, options))
+        except BaseException:
+            self._stop_loop()
+            raise
         for name in (
             "auth",
             "agents",
@@ -140,7 +153,9 @@ class BrokkrClient:
             "agent_events",
             "audit_logs",
         ):
-            setattr(self, name, _Blocking(getattr(self._client, name), self._run))
+            setattr(
+                self, name, _Blocking(getattr(self._client, name), self._run, self._loop.is_closed)
+            )
 
     def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
@@ -148,7 +163,12 @@ class BrokkrClient:
     def close(self) -> None:
         if self._loop.is_closed():
             return
-        self._run(self._client.aclose())
+        try:
+            self._run(self._client.aclose())
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()

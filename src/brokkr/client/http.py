@@ -35,7 +35,8 @@ class Retry(msgspec.Struct, frozen=True, kw_only=True):
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         ceiling = min(self.max_backoff, self.backoff * 2**attempt)
         delay = random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
-        return max(delay, retry_after or 0.0)
+        # A server's Retry-After is honoured, up to max_backoff: a client never stalls longer.
+        return max(delay, min(retry_after or 0.0, self.max_backoff))
 
 
 class Http:
@@ -90,7 +91,9 @@ class Http:
                     method, path, content=body, params=query, headers=request_headers
                 )
             except httpx.TimeoutException as exc:
-                if not self._may_retry(method, attempt, refused=False):
+                # A connect timeout means the request never reached the broker: safe to resend.
+                connecting = isinstance(exc, httpx.ConnectTimeout)
+                if not self._may_retry(method, attempt, refused=connecting):
                     raise errors.BrokkrTimeout(f"{method} {path}: timed out") from exc
             except httpx.TransportError as exc:
                 refused = isinstance(exc, httpx.ConnectError)
