@@ -64,12 +64,15 @@ class Broker:
                 tables.agents,
                 tables.audit_logs,
                 tables.auth_revocations,
+                tables.state_changes,
             ):
                 await tx.execute(table.delete())
             await tx.execute(
                 tables.generators.delete().where(tables.generators.c.name != "admin-generator")
             )
         self.app.state.authenticator.cache.forget(None)
+        # Rows were removed behind the services' back: no remembered target state holds.
+        self.app.state.ctx.versions.changed(None)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

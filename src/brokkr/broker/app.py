@@ -57,7 +57,9 @@ def create_app(settings: Settings) -> Litestar:
     )
     ctx = Context(database=database, data_dir=settings.data_path, forget_pak=cache.forget)
     authenticator = Authenticator(ctx, cache)
-    listener = db.notify.RevocationListener(database, cache.forget)
+    listener = db.notify.ChangeListener(
+        database, on_revoked=cache.forget, on_state_changed=ctx.versions.changed
+    )
 
     runtime = Runtime(settings=settings, ctx=ctx, listener=listener)
 
@@ -116,7 +118,7 @@ class Runtime:
     """What starts and stops with the server: schema migration, admin bootstrap, listeners."""
 
     def __init__(
-        self, *, settings: Settings, ctx: Context, listener: db.notify.RevocationListener
+        self, *, settings: Settings, ctx: Context, listener: db.notify.ChangeListener
     ) -> None:
         self._settings = settings
         self._ctx = ctx

@@ -1,8 +1,9 @@
-"""Cross-process news that a PAK hash was revoked (D7).
+"""Cross-process news: a PAK hash was revoked (D7), or some agent's target state changed.
 
-PostgreSQL: ``NOTIFY`` inside the revoking transaction (delivered on commit) and a dedicated
-``LISTEN`` connection per broker. SQLite: a row in ``auth_revocations`` that every broker polls.
-Either way a revoked key stops working on every broker within a second.
+PostgreSQL: ``NOTIFY`` inside the changing transaction (delivered on commit) and one dedicated
+``LISTEN`` connection per broker. SQLite: rows in ``auth_revocations`` / ``state_changes`` that
+every broker polls. Either way other brokers hear of a change within a second; the broker that
+made it updates itself right after its commit.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import sqlalchemy as sa
@@ -20,7 +23,9 @@ import sqlalchemy as sa
 from brokkr.broker.db import tables
 from brokkr.broker.db.engine import Database, Tx
 
-CHANNEL = "brokkr_pak_revoked"
+REVOKED = "brokkr_pak_revoked"
+STATE_CHANGED = "brokkr_state_changed"
+_ANY_AGENT = "*"
 _POLL_SECONDS = 0.25
 _KEEP_ROWS = timedelta(minutes=10)
 
@@ -28,36 +33,66 @@ log = logging.getLogger(__name__)
 
 OnRevoked = Callable[[str | None], None]
 """Called with a revoked hash, or with None when news may have been missed (drop everything)."""
+OnStateChanged = Callable[[UUID | None], None]
+"""Called with the affected agent, or None for "any agent" (also when news may have been missed)."""
 
 
 async def publish_revoked(tx: Tx, pak_hash: str) -> None:
     if tx.dialect.name == "postgresql":
-        await tx.execute(
-            sa.text("SELECT pg_notify(:channel, :hash)"), {"channel": CHANNEL, "hash": pak_hash}
-        )
+        await _notify(tx, REVOKED, pak_hash)
     else:
         await tx.execute(
             tables.auth_revocations.insert().values(pak_hash=pak_hash, created_at=datetime.now(UTC))
         )
 
 
-class RevocationListener:
-    """Background task feeding revocations from other processes to ``on_revoked``."""
+async def publish_state_change(tx: Tx, agent_id: UUID | None = None) -> None:
+    """Some agent's target state (or, with None, possibly every agent's) changed in ``tx``."""
+    if tx.dialect.name == "postgresql":
+        await _notify(tx, STATE_CHANGED, str(agent_id) if agent_id else _ANY_AGENT)
+    else:
+        await tx.execute(
+            tables.state_changes.insert().values(agent_id=agent_id, created_at=datetime.now(UTC))
+        )
 
-    def __init__(self, database: Database, on_revoked: OnRevoked) -> None:
+
+async def _notify(tx: Tx, channel: str, payload: str) -> None:
+    await tx.execute(
+        sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
+    )
+
+
+def _agent_of(payload: str) -> UUID | None:
+    try:
+        return None if payload == _ANY_AGENT else uuid.UUID(payload)
+    except ValueError:
+        return None
+
+
+class ChangeListener:
+    """Background task feeding other processes' news to the callbacks."""
+
+    def __init__(
+        self, database: Database, *, on_revoked: OnRevoked, on_state_changed: OnStateChanged
+    ) -> None:
         self._database = database
         self._on_revoked = on_revoked
+        self._on_state_changed = on_state_changed
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         run = self._listen_postgres if self._database.is_postgres else self._poll_sqlite
-        self._task = asyncio.create_task(run(), name="pak-revocation-listener")
+        self._task = asyncio.create_task(run(), name="broker-change-listener")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def _missed_news(self) -> None:
+        self._on_revoked(None)
+        self._on_state_changed(None)
 
     async def _listen_postgres(self) -> None:
         url = self._database.engine.url.set(drivername="postgresql")
@@ -67,7 +102,7 @@ class RevocationListener:
             try:
                 connection = await asyncpg.connect(dsn)
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("revocation listener cannot connect, retrying: %s", exc)
+                log.warning("change listener cannot connect, retrying: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
@@ -77,52 +112,76 @@ class RevocationListener:
             def on_lost(_conn: Any, event: asyncio.Event = lost) -> None:
                 event.set()
 
-            def _notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            def revoked(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
                 self._on_revoked(payload)
+
+            def state_changed(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+                self._on_state_changed(_agent_of(payload))
 
             try:
                 connection.add_termination_listener(on_lost)
-                await connection.add_listener(CHANNEL, _notified)
-                # Anything revoked while we were not listening is unknown: start clean.
-                self._on_revoked(None)
+                await connection.add_listener(REVOKED, revoked)
+                await connection.add_listener(STATE_CHANGED, state_changed)
+                # Anything that happened while we were not listening is unknown: start clean.
+                self._missed_news()
                 await lost.wait()
-                log.warning("revocation listener lost its connection; reconnecting")
+                log.warning("change listener lost its connection; reconnecting")
             finally:
                 with contextlib.suppress(Exception):
                     await connection.close()
 
     async def _poll_sqlite(self) -> None:
+        revocations, changes = tables.auth_revocations, tables.state_changes
         async with self._database.read() as conn:
-            last = (
-                await conn.execute(sa.select(sa.func.max(tables.auth_revocations.c.id)))
-            ).scalar()
-        last = last or 0
+            last_revocation = (
+                await conn.execute(sa.select(sa.func.max(revocations.c.id)))
+            ).scalar() or 0
+            last_change = (await conn.execute(sa.select(sa.func.max(changes.c.id)))).scalar() or 0
         polls = 0
         while True:
             await asyncio.sleep(_POLL_SECONDS)
             try:
-                last = await self._poll_once(last, prune=polls % 240 == 0)
+                last_revocation, last_change = await self._poll_once(last_revocation, last_change)
+                if polls % 240 == 0:
+                    await self._prune()
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("revocation poll failed: %s", exc)
-                self._on_revoked(None)
+                log.warning("change poll failed: %s", exc)
+                self._missed_news()
             polls += 1
 
-    async def _poll_once(self, last: int, *, prune: bool) -> int:
-        table = tables.auth_revocations
+    async def _poll_once(self, last_revocation: int, last_change: int) -> tuple[int, int]:
+        revocations, changes = tables.auth_revocations, tables.state_changes
         async with self._database.read() as conn:
-            rows = (
+            revoked = (
                 await conn.execute(
-                    sa.select(table.c.id, table.c.pak_hash)
-                    .where(table.c.id > last)
-                    .order_by(table.c.id)
+                    sa.select(revocations.c.id, revocations.c.pak_hash)
+                    .where(revocations.c.id > last_revocation)
+                    .order_by(revocations.c.id)
                 )
             ).all()
-        for row in rows:
-            self._on_revoked(row.pak_hash)
-            last = row.id
-        if prune:
-            async with self._database.transaction() as tx:
-                await tx.execute(
-                    table.delete().where(table.c.created_at < datetime.now(UTC) - _KEEP_ROWS)
+            changed = (
+                await conn.execute(
+                    sa.select(changes.c.id, changes.c.agent_id)
+                    .where(changes.c.id > last_change)
+                    .order_by(changes.c.id)
                 )
-        return last
+            ).all()
+        for row in revoked:
+            self._on_revoked(row.pak_hash)
+            last_revocation = row.id
+        for row in changed:
+            self._on_state_changed(row.agent_id)
+            last_change = row.id
+        return last_revocation, last_change
+
+    async def _prune(self) -> None:
+        cutoff = datetime.now(UTC) - _KEEP_ROWS
+        async with self._database.transaction() as tx:
+            await tx.execute(
+                tables.auth_revocations.delete().where(
+                    tables.auth_revocations.c.created_at < cutoff
+                )
+            )
+            await tx.execute(
+                tables.state_changes.delete().where(tables.state_changes.c.created_at < cutoff)
+            )

@@ -266,3 +266,13 @@ deletion_recipients = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_deletion_recipients_object", "deployment_object_id"),
 )
+
+# Target-state changes, for brokers on SQLite that cannot LISTEN: agent_id NULL means "any
+# agent may be affected". Pruned after minutes.
+state_changes = sa.Table(
+    "state_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("agent_id", sa.Uuid, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -1,17 +1,19 @@
 """What an agent should run (D12, D13): the newest live object of every associated stack, plus
-the deletion markers still owed to it. One statement; the digest variant returns only ids and
-checksums, so an unchanged state (ETag match) never reads YAML."""
+the deletion markers still owed to it, in one statement. The digest variant returns only ids
+and checksums, so checking an ETag never reads YAML."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
 import sqlalchemy as sa
 
-from brokkr.broker.db import prepared, tables, targeting
+from brokkr.broker.db import deployment_objects, prepared, tables, targeting
 from brokkr.broker.db.engine import Database, Tx
+from brokkr.common import wire
 
 _d = tables.deployment_objects
 _s = tables.stacks
@@ -26,43 +28,62 @@ class Entry(msgspec.Struct, frozen=True):
     yaml_checksum: str
 
 
-def _statement(*, full: bool) -> sa.CompoundSelect[*tuple[UUID, int, str]]:
-    newer = _d.alias("newest")
-    newest_of_stack = (
-        sa.select(newer.c.id)
+def _statement(columns: tuple[sa.ColumnElement[Any], ...], *, full: bool) -> sa.CompoundSelect[Any]:
+    """Both halves start from this agent's own rows, so the work grows with the stacks it is
+    associated with, not with the fleet. Constants are literals so that generic prepared plans
+    can still use the partial indexes."""
+    associated = targeting.associated_stack_ids(_agent).subquery("associated")
+    newer = _d.alias("newer")
+    newest_sequence = (
+        sa.select(sa.func.max(newer.c.sequence_id))
         .where(newer.c.stack_id == _s.c.id, newer.c.deleted_at.is_(None))
-        .order_by(newer.c.sequence_id.desc())
-        .limit(1)
         .correlate(_s)
         .scalar_subquery()
     )
-    newest_ids = sa.select(newest_of_stack).where(
-        _s.c.deleted_at.is_(None), _s.c.id.in_(targeting.associated_stack_ids(_agent))
+    newest_revisions = (
+        sa.select(*columns)
+        .select_from(
+            associated.join(_s, _s.c.id == associated.c.stack_id).join(
+                _d, _d.c.sequence_id == newest_sequence
+            )
+        )
+        .where(_s.c.deleted_at.is_(None))
     )
-    owed_markers = sa.select(_r.c.deployment_object_id).where(_r.c.agent_id == _agent)
-    # D12: only a SUCCESS hides an object; a FAILURE keeps it in the incremental state.
-    applied = sa.exists().where(
-        _e.c.agent_id == _agent,
-        _e.c.deployment_object_id == _d.c.id,
-        _e.c.status == "SUCCESS",
-        _e.c.deleted_at.is_(None),
+    owed_markers = (
+        sa.select(*columns)
+        .select_from(_r.join(_d, _d.c.id == _r.c.deployment_object_id))
+        .where(_r.c.agent_id == _agent)
     )
-    parts = []
-    for ids in (newest_ids, owed_markers):
-        part = sa.select(_d.c.id, _d.c.sequence_id, _d.c.yaml_checksum).where(_d.c.id.in_(ids))
-        parts.append(part if full else part.where(~applied))
-    # Two index-driven halves (live stacks' newest revisions, owed markers); they are disjoint
-    # because a marker's stack is deleted.
-    return sa.union_all(*parts).order_by(sa.desc("sequence_id"))
+    if not full:
+        # D12: only a SUCCESS hides an object; a FAILURE keeps it in the incremental state.
+        applied = sa.exists().where(
+            _e.c.agent_id == _agent,
+            _e.c.deployment_object_id == _d.c.id,
+            _e.c.status == sa.literal_column("'SUCCESS'"),
+            _e.c.deleted_at.is_(None),
+        )
+        newest_revisions = newest_revisions.where(~applied)
+        owed_markers = owed_markers.where(~applied)
+    # Disjoint halves: a marker's stack is deleted, so it is never a live stack's newest revision.
+    return sa.union_all(newest_revisions, owed_markers).order_by(sa.desc("sequence_id"))
 
 
-_FULL = prepared.Read(_statement(full=True))
-_INCREMENTAL = prepared.Read(_statement(full=False))
+_DIGEST_COLUMNS = (_d.c.id, _d.c.sequence_id, _d.c.yaml_checksum)
+_DIGEST = {full: prepared.Read(_statement(_DIGEST_COLUMNS, full=full)) for full in (True, False)}
+_OBJECTS = {
+    full: prepared.Read(_statement(deployment_objects.COLUMNS, full=full)) for full in (True, False)
+}
 
 
 async def digest(database: Database, agent_id: UUID, *, full: bool) -> list[Entry]:
-    rows = await (_FULL if full else _INCREMENTAL).all(database, agent_id=agent_id)
+    """Ids and checksums only: enough to compute the ETag."""
+    rows = await _DIGEST[full].all(database, agent_id=agent_id)
     return [Entry(row["id"], row["sequence_id"], row["yaml_checksum"]) for row in rows]
+
+
+async def objects(database: Database, agent_id: UUID, *, full: bool) -> list[wire.DeploymentObject]:
+    rows = await _OBJECTS[full].all(database, agent_id=agent_id)
+    return [wire.DeploymentObject(**row) for row in rows]
 
 
 async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:

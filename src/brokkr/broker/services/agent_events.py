@@ -43,6 +43,7 @@ async def record(
         if new.status == "SUCCESS":
             # D13: an acknowledged deletion marker is no longer owed.
             await db.target_state.acknowledge_marker(tx, agent_id, new.deployment_object_id)
+            await db.notify.publish_state_change(tx, agent_id)
         entry = audit.by(
             caller,
             action="agent_event.created",
@@ -55,6 +56,8 @@ async def record(
             },
         )
         await db.audit.insert(tx, entry, now=now)
+    if new.status == "SUCCESS":
+        ctx.versions.changed(agent_id)
     return event
 
 

@@ -51,6 +51,8 @@ async def add_label(
             details={"label": new.label},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx, agent_id)
+    ctx.versions.changed(agent_id)
     return label
 
 
@@ -73,6 +75,8 @@ async def remove_label(ctx: Context, *, caller: access.Caller, agent_id: UUID, l
             details={"label": label},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx, agent_id)
+    ctx.versions.changed(agent_id)
 
 
 async def list_annotations(
@@ -101,6 +105,8 @@ async def add_annotation(
             details={"key": new.key, "value": new.value},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx, agent_id)
+    ctx.versions.changed(agent_id)
     return annotation
 
 
@@ -125,3 +131,5 @@ async def remove_annotation(
             details={"key": key},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx, agent_id)
+    ctx.versions.changed(agent_id)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from brokkr.broker import db
+from brokkr.broker.services.state_versions import StateVersions
 
 
 def utc_now() -> datetime:
@@ -20,4 +21,6 @@ class Context:
     data_dir: Path
     # Drops a revoked PAK hash from this process's auth cache, right after the revoking commit.
     forget_pak: Callable[[str], None]
+    # Target-state ETags this process may trust; told of every change after its commit.
+    versions: StateVersions = field(default_factory=StateVersions)
     now: Callable[[], datetime] = field(default=utc_now)

@@ -49,6 +49,8 @@ async def create(
             },
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx)
+    ctx.versions.changed(None)
     return created
 
 

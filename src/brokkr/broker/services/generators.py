@@ -125,7 +125,8 @@ async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> 
             raise _not_found(generator_id)
         await db.generators.soft_delete(tx, generator_id, now=now)
         # D13: the generator's stacks go with it, and the clusters hear about it.
-        for stack_id in await db.stacks.live_ids_of_generator(tx, generator_id):
+        retired_stacks = await db.stacks.live_ids_of_generator(tx, generator_id)
+        for stack_id in retired_stacks:
             stack = await db.stacks.get(tx, stack_id)
             if stack is not None:
                 await stacks.retire(tx, stack, now=now)
@@ -137,6 +138,8 @@ async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> 
                     details={"name": stack.name, "cause": "generator.deleted"},
                 )
                 await db.audit.insert(tx, retired, now=now)
+        if retired_stacks:
+            await db.notify.publish_state_change(tx)
         if credential.pak_hash:
             await db.notify.publish_revoked(tx, credential.pak_hash)
         entry = audit.by(
@@ -145,6 +148,8 @@ async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> 
         await db.audit.insert(tx, entry, now=now)
     if credential.pak_hash:
         ctx.forget_pak(credential.pak_hash)
+    if retired_stacks:
+        ctx.versions.changed(None)
 
 
 async def rotate_pak(

@@ -56,6 +56,8 @@ async def add_label(
             details={"label": new.label},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx)
+    ctx.versions.changed(None)
     return label
 
 
@@ -77,6 +79,8 @@ async def remove_label(ctx: Context, *, caller: access.Caller, stack_id: UUID, l
             details={"label": label},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx)
+    ctx.versions.changed(None)
 
 
 async def list_annotations(
@@ -103,6 +107,8 @@ async def add_annotation(
             details={"key": new.key, "value": new.value},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx)
+    ctx.versions.changed(None)
     return annotation
 
 
@@ -126,3 +132,5 @@ async def remove_annotation(
             details={"key": key},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx)
+    ctx.versions.changed(None)

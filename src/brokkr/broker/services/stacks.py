@@ -187,3 +187,5 @@ async def delete(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> None
             details={"name": stack.name, "deletion_marker_id": str(marker.id)},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx)
+    ctx.versions.changed(None)

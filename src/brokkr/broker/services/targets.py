@@ -67,6 +67,8 @@ async def add_target(
             details={"stack_id": str(new.stack_id)},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx, agent_id)
+    ctx.versions.changed(agent_id)
     return target
 
 
@@ -90,6 +92,8 @@ async def remove_target(
             details={"stack_id": str(stack_id)},
         )
         await db.audit.insert(tx, entry, now=now)
+        await db.notify.publish_state_change(tx, agent_id)
+    ctx.versions.changed(agent_id)
 
 
 async def associated_stacks(
