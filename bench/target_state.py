@@ -225,7 +225,7 @@ async def explain(dsn: str, agent: Agent, *, verbose: bool) -> None:
 
     conn = await asyncpg.connect(dsn)
     try:
-        reads = {"incremental": target_state._INCREMENTAL, "full": target_state._FULL}
+        reads = {"incremental": target_state._DIGEST[False], "full": target_state._DIGEST[True]}
         for name, read in reads.items():
             values = read._compiled.construct_params({"agent_id": agent.id})
             params = [values[key] for key in read._names]

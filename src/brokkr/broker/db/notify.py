@@ -79,6 +79,8 @@ class ChangeListener:
         self._on_revoked = on_revoked
         self._on_state_changed = on_state_changed
         self._task: asyncio.Task[None] | None = None
+        # SQLite polling stops between polls: cancelling it inside a query leaks its connection.
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         run = self._listen_postgres if self._database.is_postgres else self._poll_sqlite
@@ -86,7 +88,9 @@ class ChangeListener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            self._stopping.set()
+            if self._database.is_postgres:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
@@ -139,7 +143,10 @@ class ChangeListener:
             last_change = (await conn.execute(sa.select(sa.func.max(changes.c.id)))).scalar() or 0
         polls = 0
         while True:
-            await asyncio.sleep(_POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), _POLL_SECONDS)
+            if self._stopping.is_set():
+                return
             try:
                 last_revocation, last_change = await self._poll_once(last_revocation, last_change)
                 if polls % 240 == 0:

@@ -11,9 +11,8 @@ from uuid import UUID
 import msgspec
 import sqlalchemy as sa
 
-from brokkr.broker.db import deployment_objects, prepared, tables, targeting
+from brokkr.broker.db import prepared, tables, targeting
 from brokkr.broker.db.engine import Database, Tx
-from brokkr.common import wire
 
 _d = tables.deployment_objects
 _s = tables.stacks
@@ -70,20 +69,12 @@ def _statement(columns: tuple[sa.ColumnElement[Any], ...], *, full: bool) -> sa.
 
 _DIGEST_COLUMNS = (_d.c.id, _d.c.sequence_id, _d.c.yaml_checksum)
 _DIGEST = {full: prepared.Read(_statement(_DIGEST_COLUMNS, full=full)) for full in (True, False)}
-_OBJECTS = {
-    full: prepared.Read(_statement(deployment_objects.COLUMNS, full=full)) for full in (True, False)
-}
 
 
 async def digest(database: Database, agent_id: UUID, *, full: bool) -> list[Entry]:
     """Ids and checksums only: enough to compute the ETag."""
     rows = await _DIGEST[full].all(database, agent_id=agent_id)
     return [Entry(row["id"], row["sequence_id"], row["yaml_checksum"]) for row in rows]
-
-
-async def objects(database: Database, agent_id: UUID, *, full: bool) -> list[wire.DeploymentObject]:
-    rows = await _OBJECTS[full].all(database, agent_id=agent_id)
-    return [wire.DeploymentObject(**row) for row in rows]
 
 
 async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from brokkr.broker import db
+from brokkr.broker.services.object_cache import ObjectCache
 from brokkr.broker.services.state_versions import StateVersions
 
 
@@ -23,4 +24,5 @@ class Context:
     forget_pak: Callable[[str], None]
     # Target-state ETags this process may trust; told of every change after its commit.
     versions: StateVersions = field(default_factory=StateVersions)
+    objects: ObjectCache = field(default_factory=ObjectCache)
     now: Callable[[], datetime] = field(default=utc_now)

@@ -33,13 +33,21 @@ async def get(
     if known is not None and rules.matches(if_none_match, known):
         return TargetState(etag=known, objects=None)
     token = ctx.versions.token(agent_id)
-    if if_none_match:
-        entries = await db.target_state.digest(ctx.database, agent_id, full=full)
-        etag = rules.etag(((entry.id, entry.yaml_checksum) for entry in entries), full=full)
-        ctx.versions.remember(agent_id, full=full, etag=etag, token=token)
-        if rules.matches(if_none_match, etag):
-            return TargetState(etag=etag, objects=None)
-    objects = await db.target_state.objects(ctx.database, agent_id, full=full)
-    etag = rules.etag(((item.id, item.yaml_checksum) for item in objects), full=full)
+    entries = await db.target_state.digest(ctx.database, agent_id, full=full)
+    etag = rules.etag(((entry.id, entry.yaml_checksum) for entry in entries), full=full)
     ctx.versions.remember(agent_id, full=full, etag=etag, token=token)
-    return TargetState(etag=etag, objects=objects)
+    if rules.matches(if_none_match, etag):
+        return TargetState(etag=etag, objects=None)
+    return TargetState(etag=etag, objects=await _objects(ctx, [entry.id for entry in entries]))
+
+
+async def _objects(ctx: Context, ids: list[UUID]) -> list[wire.DeploymentObject]:
+    """The objects in ``ids`` order, from memory where possible (they are immutable)."""
+    known = {object_id: ctx.objects.get(object_id) for object_id in ids}
+    missing = [object_id for object_id, item in known.items() if item is None]
+    if missing:
+        async with ctx.database.read() as tx:
+            fetched = await db.deployment_objects.list_by_ids(tx, missing)
+        ctx.objects.put_all(fetched)
+        known.update((item.id, item) for item in fetched)
+    return [item for item in (known[object_id] for object_id in ids) if item is not None]
