@@ -3,7 +3,6 @@ it never skips), and quiet, deterministic settings."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,8 +27,8 @@ async def create_postgres_database() -> str:
         conn = await asyncpg.connect(POSTGRES_URL, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(
-            f"PostgreSQL is required for the test suite and is not reachable at {POSTGRES_URL}: {exc}. "
-            "Start it (see README) or set BROKKR_TEST_POSTGRES_URL.",
+            f"PostgreSQL is required for the test suite and is not reachable at {POSTGRES_URL}: "
+            f"{exc}. Start it (see README) or set BROKKR_TEST_POSTGRES_URL.",
             pytrace=False,
         )
     try:
