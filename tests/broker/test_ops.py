@@ -25,7 +25,10 @@ from brokkr.broker.app import create_app
 from brokkr.broker.settings import load
 from tests.broker.conftest import Api, assert_error
 
-REFERENCE = Path("/work/shared/reference/brokkr-v1.openapi.json")
+# shared/ sits beside the repository, in development and in CI alike.
+REFERENCE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "brokkr-v1.openapi.json"
+)
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 # Reference routes of the agents API that later work packages add.
 NOT_BUILT_YET = (
