@@ -478,3 +478,23 @@ async def test_rotate_pak_answers_201_and_old_key_stops_at_once(api: Api, who: s
     assert record["actor_id"] == (None if who == "admin" else generator["id"])
     assert record["resource_type"] == "generator" and record["resource_id"] == generator["id"]
     assert record["details"] == {"generator_name": "rotating", "pak_key_id": key_id(new_pak)}
+
+
+async def test_the_admin_generator_cannot_get_a_pak_be_renamed_deactivated_or_deleted(
+    api: Api,
+) -> None:
+    listed = (await api.client.get("/api/v1/generators", headers=api.admin)).json()
+    [builtin] = [generator for generator in listed if generator["name"] == "admin-generator"]
+    path = f"/api/v1/generators/{builtin['id']}"
+    attempts = [
+        api.client.post(f"{path}/rotate-pak", headers=api.admin),
+        api.client.put(path, json={"name": "renamed"}, headers=api.admin),
+        api.client.put(path, json={"is_active": False}, headers=api.admin),
+        api.client.delete(path, headers=api.admin),
+    ]
+    for attempt in attempts:
+        assert_error(await attempt, 403, "admin_generator_protected")
+    same = await api.client.put(
+        path, json={"name": "admin-generator", "description": "ours"}, headers=api.admin
+    )
+    assert same.status_code == 200 and same.json()["description"] == "ours"

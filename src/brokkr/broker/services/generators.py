@@ -15,6 +15,14 @@ from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
 
+def _protect_admin_generator(generator: wire.Generator, action: str) -> None:
+    """The bootstrap ``admin-generator`` owns admin-created stacks and has no PAK by design."""
+    if generator.name == db.admins.ADMIN_GENERATOR_NAME:
+        raise errors.Forbidden(
+            f"the admin-generator cannot be {action}", code="admin_generator_protected"
+        )
+
+
 def _not_found(generator_id: UUID) -> errors.NotFound:
     return errors.NotFound(
         "generator not found", code="generator_not_found", details={"id": str(generator_id)}
@@ -85,6 +93,9 @@ async def update(
         credential = await db.generators.get_credential(tx, generator_id, for_update=True)
         if credential is None:
             raise _not_found(generator_id)
+        renamed = update.name is not msgspec.UNSET and update.name != credential.generator.name
+        if renamed or update.is_active is False:
+            _protect_admin_generator(credential.generator, "renamed or deactivated")
         changes = _changes(credential.generator, update)
         if "is_active" in changes and not caller.is_admin:
             raise errors.Forbidden(
@@ -123,6 +134,7 @@ async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> 
             if await db.generators.exists_including_deleted(tx, generator_id):
                 return
             raise _not_found(generator_id)
+        _protect_admin_generator(credential.generator, "deleted")
         await db.generators.soft_delete(tx, generator_id, now=now)
         # D13: the generator's stacks go with it, and the clusters hear about it.
         retired_stacks = await db.stacks.live_ids_of_generator(tx, generator_id)
@@ -162,6 +174,7 @@ async def rotate_pak(
         credential = await db.generators.get_credential(tx, generator_id, for_update=True)
         if credential is None:
             raise _not_found(generator_id)
+        _protect_admin_generator(credential.generator, "given a PAK")
         generator = await db.generators.set_pak(
             tx, generator_id, pak_hash=pak.hash, key_id=pak.key_id, now=now
         )
