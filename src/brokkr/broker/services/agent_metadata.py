@@ -31,7 +31,7 @@ async def list_labels(
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
         await _require_live_agent(tx, agent_id)
-        return await db.agent_metadata.list_labels(tx, agent_id)
+        return await db.agent_metadata.labels.list(tx, agent_id)
 
 
 async def add_label(
@@ -42,7 +42,7 @@ async def add_label(
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await _require_live_agent(tx, agent_id)
-        label = await db.agent_metadata.add_label(tx, agent_id, new.label)
+        label = await db.agent_metadata.labels.add(tx, agent_id, new.label)
         entry = audit.by(
             caller,
             action="agent.label_added",
@@ -61,7 +61,7 @@ async def remove_label(ctx: Context, *, caller: access.Caller, agent_id: UUID, l
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await _require_live_agent(tx, agent_id)
-        if not await db.agent_metadata.remove_label(tx, agent_id, label):
+        if not await db.agent_metadata.labels.remove(tx, agent_id, label):
             raise errors.NotFound(
                 "the agent has no such label",
                 code="agent_label_not_found",
@@ -85,7 +85,7 @@ async def list_annotations(
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
         await _require_live_agent(tx, agent_id)
-        return await db.agent_metadata.list_annotations(tx, agent_id)
+        return await db.agent_metadata.annotations.list(tx, agent_id)
 
 
 async def add_annotation(
@@ -96,7 +96,7 @@ async def add_annotation(
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await _require_live_agent(tx, agent_id)
-        annotation = await db.agent_metadata.add_annotation(tx, agent_id, new.key, new.value)
+        annotation = await db.agent_metadata.annotations.add(tx, agent_id, new.key, new.value)
         entry = audit.by(
             caller,
             action="agent.annotation_added",
@@ -117,7 +117,7 @@ async def remove_annotation(
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await _require_live_agent(tx, agent_id)
-        if not await db.agent_metadata.remove_annotation(tx, agent_id, key):
+        if not await db.agent_metadata.annotations.remove(tx, agent_id, key):
             raise errors.NotFound(
                 "the agent has no annotation with this key",
                 code="agent_annotation_not_found",

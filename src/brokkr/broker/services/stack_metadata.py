@@ -37,7 +37,7 @@ async def list_labels(
 ) -> list[wire.StackLabel]:
     async with ctx.database.read() as tx:
         await _readable(tx, caller, stack_id)
-        return await db.stack_metadata.list_labels(tx, stack_id)
+        return await db.stack_metadata.labels.list(tx, stack_id)
 
 
 async def add_label(
@@ -47,7 +47,7 @@ async def add_label(
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await stacks.owned(tx, caller, stack_id)
-        label = await db.stack_metadata.add_label(tx, stack_id, new.label)
+        label = await db.stack_metadata.labels.add(tx, stack_id, new.label)
         entry = audit.by(
             caller,
             action="stack.label_added",
@@ -65,7 +65,7 @@ async def remove_label(ctx: Context, *, caller: access.Caller, stack_id: UUID, l
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await stacks.owned(tx, caller, stack_id)
-        if not await db.stack_metadata.remove_label(tx, stack_id, label):
+        if not await db.stack_metadata.labels.remove(tx, stack_id, label):
             raise errors.NotFound(
                 "the stack has no such label",
                 code="stack_label_not_found",
@@ -88,7 +88,7 @@ async def list_annotations(
 ) -> list[wire.StackAnnotation]:
     async with ctx.database.read() as tx:
         await _readable(tx, caller, stack_id)
-        return await db.stack_metadata.list_annotations(tx, stack_id)
+        return await db.stack_metadata.annotations.list(tx, stack_id)
 
 
 async def add_annotation(
@@ -98,7 +98,7 @@ async def add_annotation(
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await stacks.owned(tx, caller, stack_id)
-        annotation = await db.stack_metadata.add_annotation(tx, stack_id, new.key, new.value)
+        annotation = await db.stack_metadata.annotations.add(tx, stack_id, new.key, new.value)
         entry = audit.by(
             caller,
             action="stack.annotation_added",
@@ -118,7 +118,7 @@ async def remove_annotation(
     now = ctx.now()
     async with ctx.database.transaction() as tx:
         await stacks.owned(tx, caller, stack_id)
-        if not await db.stack_metadata.remove_annotation(tx, stack_id, key):
+        if not await db.stack_metadata.annotations.remove(tx, stack_id, key):
             raise errors.NotFound(
                 "the stack has no annotation with this key",
                 code="stack_annotation_not_found",
