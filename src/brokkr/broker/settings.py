@@ -6,12 +6,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
 from brokkr.broker.domain import paks
 from brokkr.common import settings as layered
+from brokkr.common.settings import LogSettings
 
 # Sections of the shared BROKKR__* namespace that other programs own.
 FOREIGN_SECTIONS = ("agent", "telemetry")
@@ -46,11 +47,6 @@ class AuthSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     # D7: verified PAKs are cached at most this long; 0 disables the cache.
     cache_ttl_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
     cache_max_entries: Annotated[int, msgspec.Meta(ge=1)] = 10_000
-
-
-class LogSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
-    format: Literal["text", "json"] = "text"
 
 
 class CorsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

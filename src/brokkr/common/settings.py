@@ -10,7 +10,7 @@ import json
 import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -18,6 +18,13 @@ ENV_PREFIX = "BROKKR__"
 CONFIG_FILE_ENV = "BROKKR_CONFIG_FILE"
 
 SettingsT = TypeVar("SettingsT", bound=msgspec.Struct)
+
+
+class LogSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The ``[log]`` section every program shares."""
+
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    format: Literal["text", "json"] = "text"
 
 
 class SettingsError(Exception):

@@ -1,0 +1,210 @@
+"""Pure manifest handling: parse a deployment object's YAML, identify, order and stamp objects.
+
+No I/O. Objects are plain JSON-compatible dicts (what server-side apply sends); every function
+returns new dicts and never mutates its input.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import yaml
+
+Manifest = dict[str, Any]
+
+# Ownership stamps (D23). Users may not set these: stamping overwrites any value they carry.
+#
+# Label, so the agent (and `kubectl -l`) can select a stack's objects server-side.
+STACK_ID_LABEL = "brokkr.io/stack-id"
+# Label, so pruning can refuse objects another agent in the same cluster applied (flaw 7).
+OWNER_ID_LABEL = "brokkr.io/owner-id"
+# Annotation, as in the reference agent: which deployment object last wrote this object.
+DEPLOYMENT_OBJECT_ID_ANNOTATION = "brokkr.io/deployment-object-id"
+# Annotation, not label: a SHA-256 hex digest (64 chars) exceeds the 63-char label value limit.
+CHECKSUM_ANNOTATION = "brokkr.io/checksum"
+# Annotation too, because the reference agent's owner check reads the annotation.
+OWNER_ID_ANNOTATION = "brokkr.io/owner-id"
+
+DEFAULT_NAMESPACE = "default"
+
+# Apply priority by kind (lower first): what others depend on goes first, and deletion uses the
+# reverse. Kinds not listed rank REST_RANK; custom resources of CRDs defined in the same
+# deployment object go last, because their kind only exists once the CRD is established.
+_APPLY_RANK: dict[str, int] = {
+    "Namespace": 0,
+    "CustomResourceDefinition": 1,
+    # Cluster-wide policy and classes that admission of later objects consults.
+    "PriorityClass": 2,
+    "StorageClass": 2,
+    "IngressClass": 2,
+    "RuntimeClass": 2,
+    "ResourceQuota": 2,
+    "LimitRange": 2,
+    "NetworkPolicy": 2,
+    # Identities and permissions that workloads run as.
+    "ServiceAccount": 3,
+    "ClusterRole": 3,
+    "Role": 3,
+    "ClusterRoleBinding": 4,
+    "RoleBinding": 4,
+    # Configuration and storage that pods mount.
+    "Secret": 5,
+    "ConfigMap": 5,
+    "PersistentVolume": 5,
+    "PersistentVolumeClaim": 6,
+    "Service": 7,
+}
+REST_RANK = 8
+CUSTOM_RESOURCE_RANK = 9
+
+
+class ManifestError(ValueError):
+    """A deployment object's YAML cannot be turned into objects; the message names the document."""
+
+
+class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Identity of one applied object; ``namespace`` is "" for cluster-scoped kinds."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def group(self) -> str:
+        group, _, _ = self.api_version.rpartition("/")
+        return group
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What makes two refs the same object: the version is not part of it (apps/v1 and
+        apps/v1beta1 Deployments with one name are one object)."""
+        return (self.group, self.kind, self.namespace, self.name)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that keeps timestamps as strings: objects travel as JSON, as with kubectl."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse(yaml_content: str) -> list[Manifest]:
+    """Documents of a multi-document YAML stream, in order; empty documents are skipped.
+
+    Documents are numbered from 1 in error messages, counting empty ones.
+    """
+    manifests: list[Manifest] = []
+    number = 0
+    documents = yaml.load_all(yaml_content, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    try:
+        for number, document in enumerate(documents, start=1):
+            if document is not None:
+                manifests.append(_checked(document, number))
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"document {number + 1}: invalid YAML: {exc}") from exc
+    return manifests
+
+
+def _checked(document: object, number: int) -> Manifest:
+    where = f"document {number}"
+    if not isinstance(document, dict):
+        raise ManifestError(f"{where}: expected a mapping, got {type(document).__name__}")
+    for field in ("apiVersion", "kind"):
+        if not isinstance(document.get(field), str) or not document[field].strip():
+            raise ManifestError(f"{where}: missing {field}")
+    if document["kind"] == "List":
+        raise ManifestError(f"{where}: kind List is not supported; use one document per object")
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        # Server-side apply addresses objects by name, so generateName cannot work.
+        raise ManifestError(f"{where} ({document['kind']}): missing metadata.name")
+    return document
+
+
+def identify(manifest: Mapping[str, Any], *, namespaced: bool) -> ObjectRef:
+    """The object's identity; a namespaced kind without a namespace lands in ``default``."""
+    metadata = manifest["metadata"]
+    namespace = (metadata.get("namespace") or DEFAULT_NAMESPACE) if namespaced else ""
+    return ObjectRef(
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        namespace=namespace,
+        name=metadata["name"],
+    )
+
+
+def defined_kinds(manifests: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str, str]]:
+    """(group, kind) of every custom resource defined by the CRDs among ``manifests``."""
+    kinds: set[tuple[str, str]] = set()
+    for manifest in manifests:
+        if manifest["kind"] != "CustomResourceDefinition":
+            continue
+        spec = manifest.get("spec") or {}
+        group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+        if isinstance(group, str) and isinstance(kind, str):
+            kinds.add((group, kind))
+    return frozenset(kinds)
+
+
+def apply_rank(group: str, kind: str, custom_kinds: frozenset[tuple[str, str]]) -> int:
+    if (group, kind) in custom_kinds:
+        return CUSTOM_RESOURCE_RANK
+    return _APPLY_RANK.get(kind, REST_RANK)
+
+
+def order_for_apply(manifests: Sequence[Manifest]) -> list[Manifest]:
+    """Dependencies first (see the rank table); document order within a rank (stable sort)."""
+    custom = defined_kinds(manifests)
+
+    def rank(manifest: Manifest) -> int:
+        group, _, _ = manifest["apiVersion"].rpartition("/")
+        return apply_rank(group, manifest["kind"], custom)
+
+    return sorted(manifests, key=rank)
+
+
+def order_for_deletion(refs: Iterable[ObjectRef]) -> list[ObjectRef]:
+    """Dependents first: the reverse of the apply ranks, deterministic within a rank."""
+    return sorted(refs, key=lambda ref: (-apply_rank(ref.group, ref.kind, frozenset()), ref.key))
+
+
+def stamp(
+    manifest: Mapping[str, Any],
+    *,
+    stack_id: UUID,
+    owner_id: UUID,
+    deployment_object_id: UUID,
+    checksum: str,
+) -> Manifest:
+    """A copy carrying the ownership labels and annotations, merged into the user's own (D23)."""
+    stamped: Manifest = copy.deepcopy(dict(manifest))
+    metadata: dict[str, Any] = stamped.setdefault("metadata", {})
+    # `labels:` with no value parses as None; treat it as empty rather than failing.
+    metadata["labels"] = {
+        **(metadata.get("labels") or {}),
+        STACK_ID_LABEL: str(stack_id),
+        OWNER_ID_LABEL: str(owner_id),
+    }
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        DEPLOYMENT_OBJECT_ID_ANNOTATION: str(deployment_object_id),
+        CHECKSUM_ANNOTATION: checksum,
+        OWNER_ID_ANNOTATION: str(owner_id),
+    }
+    return stamped
+
+
+def owner_of(live: Mapping[str, Any]) -> str | None:
+    """The owner-id label of a live object, or None when it carries none."""
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    owner = labels.get(OWNER_ID_LABEL)
+    return owner if isinstance(owner, str) and owner else None

@@ -1,0 +1,100 @@
+"""Agent settings sections and their loader (D20). Nothing else in the agent reads os.environ.
+
+Keys follow the reference agent (``BROKKR__AGENT__*``) so its Helm chart keeps working; the
+reference's development-PAK and ``DEFAULT`` name defaults are gone (flaw 19): they are required.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from brokkr.common import settings as layered
+from brokkr.common.settings import LogSettings
+
+# Parts of the shared BROKKR__* namespace that the broker (or telemetry, not implemented yet)
+# owns: a broker and an agent often share one environment or .env file, and the agent must not
+# refuse to start because of them. ``data_dir`` is a broker top-level key, not a section.
+FOREIGN_SECTIONS = (
+    "data_dir",
+    "database",
+    "broker",
+    "auth",
+    "cors",
+    "webhooks",
+    "retention",
+    "telemetry",
+)
+
+# Required keys without a usable default, with the variable an operator sets for each.
+_REQUIRED = {
+    "pak": "BROKKR__AGENT__PAK",
+    "agent_name": "BROKKR__AGENT__AGENT_NAME",
+    "cluster_name": "BROKKR__AGENT__CLUSTER_NAME",
+}
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    # Broker root URL, without /api/v1.
+    broker_url: str = "http://localhost:3000"
+    # Empty means "not configured": load() refuses to start and names the variable.
+    pak: str = ""
+    agent_name: str = ""
+    cluster_name: str = ""
+    polling_interval: Seconds = 10.0
+    health_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    # None: use $KUBECONFIG (resolved by load()), else in-cluster service-account credentials.
+    kubeconfig_path: str | None = None
+    # Attempts of the start-up broker wait; the probes keep serving meanwhile (flaw 18).
+    max_retries: Annotated[int, msgspec.Meta(ge=1)] = 60
+    deployment_health_enabled: bool = True
+    deployment_health_interval: Seconds = 60.0
+    ws_force_rest: bool = False
+    ws_url: str | None = None
+    kube_event_uid_cache_cap: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    # D23: an unchanged stack is re-applied this often, correcting drift (flaw 5).
+    reconcile_interval: Seconds = 300.0
+    # Capped exponential backoff with full jitter, for broker calls and failed applies.
+    backoff_min: Seconds = 1.0
+    backoff_max: Seconds = 300.0
+    # Where the agent keeps its per-stack inventory ConfigMaps.
+    namespace: Annotated[str, msgspec.Meta(min_length=1, max_length=63)] = "brokkr-system"
+    # How long SIGTERM waits for the current step before exiting (flaw 17).
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 25.0
+
+    def __post_init__(self) -> None:
+        if self.backoff_min > self.backoff_max:
+            raise ValueError("agent.backoff_min must not exceed agent.backoff_max")
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    agent: AgentSection = msgspec.field(default_factory=AgentSection)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+
+def load(*, config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults < TOML file (``config_file`` only) < ``BROKKR__*`` variables.
+
+    ``BROKKR_CONFIG_FILE`` names the broker's file, so the agent ignores it. Raises
+    ``SettingsError`` naming every missing required variable.
+    """
+    env = os.environ if environ is None else environ
+    settings = layered.load(
+        Settings,
+        environ={k: v for k, v in env.items() if k != layered.CONFIG_FILE_ENV},
+        config_file=config_file,
+        foreign_sections=FOREIGN_SECTIONS,
+    )
+    missing = [var for key, var in _REQUIRED.items() if not getattr(settings.agent, key).strip()]
+    if missing:
+        raise layered.SettingsError(f"missing required agent setting(s): {', '.join(missing)}")
+    if settings.agent.kubeconfig_path is None and env.get("KUBECONFIG"):
+        agent = msgspec.structs.replace(settings.agent, kubeconfig_path=env["KUBECONFIG"])
+        settings = msgspec.structs.replace(settings, agent=agent)
+    return settings
