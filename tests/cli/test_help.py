@@ -68,6 +68,7 @@ def example_of(command: Command) -> str:
 
 def test_the_tree_holds_every_group_and_entry_point() -> None:
     assert set(ROOT.commands) == {
+        "agent",
         "agents",
         "generators",
         "stacks",

@@ -34,8 +34,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema commands (broker host).", no_args_is_help=True)
 admin_app = typer.Typer(help="Admin identity commands (broker host).", no_args_is_help=True)
+agent_app = typer.Typer(help="The Brokkr agent (runs in a cluster).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(agent_app, name="agent")
 app.add_typer(agents.app, name="agents")
 app.add_typer(generators.app, name="generators")
 app.add_typer(stacks.app, name="stacks")
@@ -164,3 +166,16 @@ def admin_rotate_pak(config: Path | None = ConfigOption) -> None:
     from brokkr.broker import main
 
     typer.echo(main.rotate_admin_pak(_settings(config)))
+
+
+@agent_app.command("run")
+def agent_run() -> None:
+    """Run the agent: poll the broker and make this cluster match its target state.
+
+    Configured only by BROKKR__AGENT__* environment variables; stops cleanly on SIGTERM.
+
+    Example: BROKKR__AGENT__PAK="$PAK" BROKKR__AGENT__AGENT_NAME=edge-1 brokkr agent run
+    """
+    from brokkr.agent import main
+
+    raise typer.Exit(code=main.main())

@@ -1,0 +1,41 @@
+"""The seams between the agent's runtime loop and the code that touches the cluster.
+
+``brokkr.agent.loop`` drives a ``Cluster`` (reachability) and a ``Reconcile`` callable (apply
+deployment objects); ``brokkr.agent.kube`` and ``brokkr.agent.reconcile`` provide the real ones,
+tests small stand-ins. Neither side imports the other: both import this module.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+
+from brokkr.common import wire
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What happened to one deployment object; the loop reports it as one DEPLOY event."""
+
+    deployment_object_id: UUID
+    success: bool
+    # The error text for a failure (shown to users in the event), optional for a success.
+    message: str | None = None
+
+
+class Cluster(Protocol):
+    async def ping(self) -> bool:
+        """True when the Kubernetes API answered (``GET /version``); never raises."""
+        ...
+
+
+class Reconcile(Protocol):
+    async def __call__(self, objects: list[wire.DeploymentObject], *, full: bool) -> list[Outcome]:
+        """Make the cluster match ``objects`` (the newest object of each stack, newest first).
+
+        ``full`` is True for the periodic drift-correcting pass over everything the agent
+        should run, False for the incremental pass over what changed. One outcome per object
+        that was acted on.
+        """
+        ...

@@ -1,0 +1,356 @@
+"""The agent runtime against a real ``brokkr serve`` subprocess (SQLite), with real probes.
+
+Covers: the agent finds its id and heartbeats (``last_heartbeat`` set); nothing is applied while
+INACTIVE; after activation reconcile runs once with the new object, SUCCESS is reported and the
+incremental target state is then empty; 304 polls do not reconcile; a FAILURE is reported and
+retried after a backoff; the full poll re-applies after ``reconcile_interval``; with the broker
+unreachable the probes stay up (/healthz 200, /readyz 503) and the agent recovers by itself; a
+stop during a slow reconcile lets it finish and report; a wrong agent name fails start-up.
+
+Test seams, not mocks: ``Cluster`` (ping returns a flag), ``Recorder`` (a reconcile callable that
+records its calls) and ``Gate`` (a TCP relay in front of the broker that can be shut).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from brokkr.agent.loop import StartupError, run_agent
+from brokkr.agent.outcomes import Outcome
+from brokkr.agent.settings import AgentSection, Settings
+from brokkr.broker.domain import paks
+from brokkr.client import AsyncBrokkrClient, Retry
+from brokkr.common import wire
+from tests.cli.serving import HOST, free_port, running_broker
+
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: v\n"
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.reachable = True
+
+    async def ping(self) -> bool:
+        return self.reachable
+
+
+class Recorder:
+    """Records each call; ``fail_first`` calls fail; ``delay`` makes each call slow."""
+
+    def __init__(self, *, fail_first: int = 0, delay: float = 0.0) -> None:
+        self.calls: list[tuple[list[uuid.UUID], bool]] = []
+        self.finished = 0
+        self.fail_first = fail_first
+        self.delay = delay
+
+    async def __call__(self, objects: list[wire.DeploymentObject], *, full: bool) -> list[Outcome]:
+        self.calls.append(([obj.id for obj in objects], full))
+        await asyncio.sleep(self.delay)
+        success = len(self.calls) > self.fail_first
+        self.finished += 1
+        return [
+            Outcome(
+                deployment_object_id=obj.id,
+                success=success,
+                message=None if success else "apply failed: boom",
+            )
+            for obj in objects
+        ]
+
+
+class Gate:
+    """A TCP relay on a fixed port in front of the broker: ``shut`` refuses connections and
+    drops open ones, like a broker outage; ``open`` serves again on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self._target = target_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._relay, HOST, self.port)
+
+    async def shut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(HOST, self._target)
+        self._writers |= {writer, up_writer}
+        try:
+            await asyncio.gather(
+                _copy(reader, up_writer), _copy(up_reader, writer), return_exceptions=True
+            )
+        finally:
+            for end in (writer, up_writer):
+                self._writers.discard(end)
+                end.close()
+
+
+async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    while data := await source.read(65536):
+        sink.write(data)
+        await sink.drain()
+    sink.close()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(url, admin PAK) of one broker for this module."""
+    root = tmp_path_factory.mktemp("agent-loop")
+    admin_pak = paks.generate().plaintext
+    extra = {"BROKKR__BROKER__ADMIN_PAK": admin_pak, "BROKKR__LOG__LEVEL": "warning"}
+    with running_broker(root / "data", root / "work", extra_env=extra) as server:
+        yield server.url, admin_pak
+
+
+@pytest.fixture
+async def admin(broker: tuple[str, str]) -> AsyncIterator[AsyncBrokkrClient]:
+    async with AsyncBrokkrClient(broker[0], broker[1], retry=Retry(attempts=2)) as client:
+        yield client
+
+
+class World:
+    """An agent (INACTIVE, with its PAK) targeted at a stack of a generator."""
+
+    def __init__(self, admin: AsyncBrokkrClient, created: wire.CreateAgentResponse) -> None:
+        self.admin = admin
+        self.agent = created.agent
+        self.pak = created.initial_pak
+        self.stack_id = uuid.UUID(int=0)
+
+    async def deploy(self, name: str = "cm") -> wire.DeploymentObject:
+        return await self.admin.stacks.deploy(self.stack_id, CONFIGMAP.format(name=name))
+
+    async def events(self) -> list[wire.AgentEvent]:
+        return await self.admin.agents.events(self.agent.id)
+
+    def settings(self, url: str, *, reconcile_interval: float = 60.0) -> Settings:
+        """Fast timings: polls every 0.2 s, backoff 0.05-0.3 s."""
+        section = AgentSection(
+            broker_url=url,
+            pak=self.pak,
+            agent_name=self.agent.name,
+            cluster_name=self.agent.cluster_name,
+            health_port=free_port(),
+            max_retries=3,
+            polling_interval=0.2,
+            reconcile_interval=reconcile_interval,
+            backoff_min=0.05,
+            backoff_max=0.3,
+            shutdown_grace_seconds=5.0,
+        )
+        return Settings(agent=section)
+
+
+@pytest.fixture
+async def world(admin: AsyncBrokkrClient) -> World:
+    suffix = uuid.uuid4().hex[:10]
+    created = await admin.agents.create(name=f"agent-{suffix}", cluster_name="test")
+    generator = await admin.generators.create(name=f"gen-{suffix}")
+    stack = await admin.stacks.create(name=f"stack-{suffix}", generator_id=generator.generator.id)
+    await admin.agents.add_target(created.agent.id, stack.id)
+    world = World(admin, created)
+    world.stack_id = stack.id
+    return world
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, reconcile: Recorder, cluster: Cluster | None = None
+) -> AsyncIterator[asyncio.Event]:
+    """The agent in a task; stopped (and required to return cleanly) on exit."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_agent(
+            settings,
+            cluster=cluster or Cluster(),
+            reconcile=reconcile,
+            stop=stop,
+            probe_host=HOST,
+        )
+    )
+    try:
+        # The probes come up before anything touches the broker.
+        await eventually(lambda: _listening(settings.agent.health_port), timeout=5.0)
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def _listening(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(HOST, port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def probe(settings: Settings, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{settings.agent.health_port}") as http:
+        return await http.get(path)
+
+
+async def test_heartbeats_and_stays_idle_while_inactive(
+    world: World, broker: tuple[str, str]
+) -> None:
+    recorder = Recorder()
+    await world.deploy()
+    settings = world.settings(broker[0])
+    async with running(settings, recorder):
+
+        async def beaten() -> bool:
+            return (await world.admin.agents.get(world.agent.id)).last_heartbeat is not None
+
+        await eventually(beaten)
+        health = (await probe(settings, "/health")).json()
+        assert health["agent_id"] == str(world.agent.id)
+        await asyncio.sleep(0.8)
+    assert recorder.calls == []
+
+
+async def test_applies_once_after_activation_and_reports_success(
+    world: World, broker: tuple[str, str]
+) -> None:
+    recorder = Recorder()
+    obj = await world.deploy()
+    await world.admin.agents.activate(world.agent.id)
+    settings = world.settings(broker[0])
+    async with running(settings, recorder):
+
+        async def reported() -> bool:
+            return any(event.status == "SUCCESS" for event in await world.events())
+
+        await eventually(reported)
+        # Several more polls: the broker answers 304 and nothing is re-applied.
+        await asyncio.sleep(1.0)
+        metrics = (await probe(settings, "/metrics")).text
+        assert (await probe(settings, "/readyz")).status_code == 200
+    assert recorder.calls == [([obj.id], False)]
+    (event,) = await world.events()
+    assert (event.deployment_object_id, event.status) == (obj.id, "SUCCESS")
+    async with AsyncBrokkrClient(broker[0], world.pak) as agent_client:
+        state = await agent_client.agents.target_state(world.agent.id)
+    assert state.objects == []
+    assert 'brokkr_agent_poll_requests_total{status="success"}' in metrics
+
+
+async def test_failure_is_reported_and_retried_with_backoff(
+    world: World, broker: tuple[str, str]
+) -> None:
+    recorder = Recorder(fail_first=1)
+    obj = await world.deploy()
+    await world.admin.agents.activate(world.agent.id)
+    async with running(world.settings(broker[0]), recorder):
+
+        async def retried() -> bool:
+            return {event.status for event in await world.events()} == {"FAILURE", "SUCCESS"}
+
+        await eventually(retried)
+    failure = next(event for event in await world.events() if event.status == "FAILURE")
+    assert failure.message == "apply failed: boom"
+    assert recorder.calls[:2] == [([obj.id], False), ([obj.id], False)]
+
+
+async def test_full_poll_reapplies_after_the_reconcile_interval(
+    world: World, broker: tuple[str, str]
+) -> None:
+    recorder = Recorder()
+    obj = await world.deploy()
+    await world.admin.agents.activate(world.agent.id)
+    async with running(world.settings(broker[0], reconcile_interval=1.0), recorder):
+
+        async def reapplied() -> bool:
+            return ([obj.id], True) in recorder.calls
+
+        await eventually(reapplied, timeout=5.0)
+    assert recorder.calls[0] == ([obj.id], False)
+
+
+async def test_broker_outage_keeps_probes_up_and_recovers(
+    world: World, broker: tuple[str, str]
+) -> None:
+    recorder = Recorder()
+    gate = Gate(int(broker[0].rsplit(":", 1)[1]))
+    await gate.open()
+    await world.admin.agents.activate(world.agent.id)
+    settings = world.settings(f"http://{HOST}:{gate.port}")
+    async with running(settings, recorder):
+
+        async def ready() -> bool:
+            return (await probe(settings, "/readyz")).status_code == 200
+
+        await eventually(ready)
+        await gate.shut()
+
+        async def not_ready() -> bool:
+            return (await probe(settings, "/readyz")).status_code == 503
+
+        await eventually(not_ready)
+        assert "broker" in (await probe(settings, "/readyz")).json()["reason"]
+        assert (await probe(settings, "/healthz")).status_code == 200
+        obj = await world.deploy()
+        await asyncio.sleep(0.5)
+        assert recorder.calls == []
+
+        await gate.open()
+        await eventually(ready)
+
+        async def applied() -> bool:
+            return ([obj.id], False) in recorder.calls
+
+        await eventually(applied)
+    await gate.shut()
+
+
+async def test_stop_lets_a_slow_reconcile_finish(world: World, broker: tuple[str, str]) -> None:
+    recorder = Recorder(delay=1.0)
+    await world.deploy()
+    await world.admin.agents.activate(world.agent.id)
+    async with running(world.settings(broker[0]), recorder) as stop:
+
+        async def started() -> bool:
+            return bool(recorder.calls)
+
+        await eventually(started)
+        stop.set()
+    assert recorder.finished == 1
+    assert [event.status for event in await world.events()] == ["SUCCESS"]
+
+
+async def test_an_unknown_agent_fails_start_up(world: World, broker: tuple[str, str]) -> None:
+    settings = world.settings(broker[0])
+    wrong = Settings(
+        agent=AgentSection(
+            broker_url=broker[0],
+            pak=world.pak,
+            agent_name="not-" + world.agent.name,
+            cluster_name=world.agent.cluster_name,
+            health_port=settings.agent.health_port,
+        )
+    )
+    with pytest.raises(StartupError, match="BROKKR__AGENT__AGENT_NAME"):
+        await run_agent(
+            wrong, cluster=Cluster(), reconcile=Recorder(), stop=asyncio.Event(), probe_host=HOST
+        )
