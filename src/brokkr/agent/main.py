@@ -1,23 +1,20 @@
 """``brokkr agent run``: settings, logging, signals, the real cluster, then the runtime loop.
 
 Exit codes: 0 after SIGTERM/SIGINT (handled alike, flaw 17), 1 when the agent cannot start, 2 on
-a configuration error (e.g. no PAK). The Kubernetes side comes from ``brokkr.agent.kube`` and
-``brokkr.agent.reconcile``, imported only here and only when the agent runs: they carry
-lightkube, which the rest of the agent (and its tests) must not need.
+a configuration error (e.g. no PAK). The Kubernetes side (``brokkr.agent.kube`` and
+``brokkr.agent.reconcile``) is imported only when the agent runs: it carries lightkube, which
+``brokkr --help`` and the rest of the CLI do not need.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import signal
 import sys
-from typing import Any
 
 from brokkr.agent import loop
 from brokkr.agent import settings as agent_settings
-from brokkr.agent.outcomes import Cluster, Reconcile
 from brokkr.common import logging as brokkr_logging
 from brokkr.common.settings import SettingsError
 
@@ -43,8 +40,7 @@ async def _run(settings: agent_settings.Settings) -> int:
     for signum in STOP_SIGNALS:
         running.add_signal_handler(signum, _request_stop, stop, signum)
     try:
-        cluster, reconcile = await _kubernetes(settings)
-        await loop.run_agent(settings, cluster=cluster, reconcile=reconcile, stop=stop)
+        await _run_with_cluster(settings, stop)
     except loop.StartupError as exc:
         log.error("agent cannot start: %s", exc)
         return 1
@@ -60,17 +56,13 @@ def _request_stop(stop: asyncio.Event, signum: signal.Signals) -> None:
     stop.set()
 
 
-async def _kubernetes(settings: agent_settings.Settings) -> tuple[Cluster, Reconcile]:
-    """The real cluster connection and reconcile callable.
+async def _run_with_cluster(settings: agent_settings.Settings, stop: asyncio.Event) -> None:
+    from brokkr.agent import kube, reconcile
 
-    Contract with the Kubernetes modules: ``await brokkr.agent.kube.connect(settings)`` returns
-    a ``Cluster``; ``brokkr.agent.reconcile.build(settings, cluster)`` returns a ``Reconcile``.
-    """
+    cluster = await kube.connect(settings)
     try:
-        kube: Any = importlib.import_module("brokkr.agent.kube")
-        reconciling: Any = importlib.import_module("brokkr.agent.reconcile")
-    except ImportError as exc:
-        raise loop.StartupError(f"the Kubernetes support is not installed: {exc}") from exc
-    cluster: Cluster = await kube.connect(settings)
-    reconcile: Reconcile = reconciling.build(settings, cluster)
-    return cluster, reconcile
+        await loop.run_agent(
+            settings, cluster=cluster, reconcile=reconcile.build(settings, cluster), stop=stop
+        )
+    finally:
+        await cluster.aclose()

@@ -1,0 +1,68 @@
+"""The lightkube connection, from ``kubeconfig_path`` (settings, or $KUBECONFIG resolved by the
+settings loader) or else the pod's service account.
+
+An explicit kubeconfig that cannot be read is an error, never a silent fall-back to in-cluster
+credentials (flaw 23).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+from lightkube import AsyncClient, ConfigError, KubeConfig
+from lightkube.config import client_adapter
+from lightkube.config.kubeconfig import SingleConfig
+
+from brokkr.agent.kube import errors
+
+FIELD_MANAGER = "brokkr-controller"
+TIMEOUT_SECONDS = 10.0
+
+
+class KubeConfigError(Exception):
+    """No usable Kubernetes configuration."""
+
+
+def load_config(kubeconfig_path: str | None) -> SingleConfig:
+    try:
+        config = (
+            KubeConfig.from_file(kubeconfig_path)
+            if kubeconfig_path
+            else KubeConfig.from_service_account()
+        )
+        single = config.get()
+    except (ConfigError, OSError) as exc:
+        where = kubeconfig_path or "the in-cluster service account"
+        raise KubeConfigError(f"cannot load Kubernetes configuration from {where}: {exc}") from exc
+    if single is None:
+        raise KubeConfigError(f"kubeconfig {kubeconfig_path} has no current context")
+    return single
+
+
+class KubeClient:
+    """lightkube for resources, plus a raw HTTP client (same credentials) for discovery
+    documents and ``/version``, which lightkube has no call for."""
+
+    def __init__(self, config: SingleConfig, *, timeout: float = TIMEOUT_SECONDS) -> None:
+        limit = httpx2.Timeout(timeout)
+        self.api = AsyncClient(config, timeout=limit, field_manager=FIELD_MANAGER)
+        self._http = client_adapter.AsyncClient(config, client_adapter.ConnectionParams(limit))
+
+    async def get_json(self, path: str) -> Any:
+        """GET ``path`` (e.g. ``/apis``); raises ``KubeError``."""
+        with errors.translated():
+            response = await self._http.get(path)
+        if response.is_error:
+            try:
+                status = response.json()
+            except ValueError:
+                status = {}
+            raise errors.from_status(
+                response.status_code, status if isinstance(status, dict) else {}
+            )
+        return response.json()
+
+    async def aclose(self) -> None:
+        await self.api.close()
+        await self._http.aclose()

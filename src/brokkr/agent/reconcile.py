@@ -1,0 +1,171 @@
+"""Apply deployment objects to the cluster: the ``Reconcile`` the runtime loop calls.
+
+Per deployment object (the newest of its stack): parse, stamp ownership (D23), apply in
+dependency order, prune what the stack's previous inventory held and this one does not, record
+the new inventory. A deletion marker (D13) prunes the whole stack and drops its inventory.
+Nothing escapes as an exception: every failure becomes a failed ``Outcome`` carrying the API
+server's reason; retryable API errors (429, 5xx, timeouts) are first retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from brokkr.agent import backoff, decisions, inventory, manifests
+from brokkr.agent.inventory import Inventory, InventoryError
+from brokkr.agent.kube import KubeCluster, KubeError, prune
+from brokkr.agent.manifests import ManifestError, ObjectRef
+from brokkr.agent.outcomes import Outcome, Reconcile
+from brokkr.agent.settings import Settings
+from brokkr.client import AsyncBrokkrClient, Retry
+from brokkr.common import wire
+
+log = logging.getLogger(__name__)
+
+# Attempts per deployment object within one reconcile, for retryable API errors; the runtime
+# loop's own backoff takes over after that.
+ATTEMPTS = 4
+# Retries inside an attempt must stay short: the loop waits for the whole reconcile.
+MAX_RETRY_DELAY = 10.0
+
+
+def build(settings: Settings, cluster: KubeCluster, *, owner_id: UUID | None = None) -> Reconcile:
+    """Without ``owner_id`` the agent's id is looked up on the broker at the first reconcile
+    (by then the runtime loop has found the agent, so the broker is reachable)."""
+    return Reconciler(settings, cluster, owner_id=owner_id)
+
+
+class Reconciler:
+    def __init__(self, settings: Settings, cluster: KubeCluster, *, owner_id: UUID | None) -> None:
+        self.settings = settings
+        self.cluster = cluster
+        self._owner_id = owner_id
+
+    async def __call__(self, objects: list[wire.DeploymentObject], *, full: bool) -> list[Outcome]:
+        # ``full`` changes nothing here: every call re-applies, which is what corrects drift.
+        return [await self.reconcile_one(obj) for obj in decisions.latest_per_stack(objects)]
+
+    async def reconcile_one(self, obj: wire.DeploymentObject) -> Outcome:
+        try:
+            message = await self._with_retries(obj)
+        except (ManifestError, KubeError, InventoryError) as exc:
+            log.warning("deployment object %s failed: %s", obj.id, exc)
+            return Outcome(deployment_object_id=obj.id, success=False, message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must fail one object, not the agent
+            log.exception("deployment object %s failed unexpectedly", obj.id)
+            return Outcome(deployment_object_id=obj.id, success=False, message=f"internal: {exc}")
+        return Outcome(deployment_object_id=obj.id, success=True, message=message)
+
+    async def _with_retries(self, obj: wire.DeploymentObject) -> str:
+        config = self.settings.agent
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                if obj.is_deletion_marker:
+                    return await self._delete_stack(obj)
+                return await self._apply(obj)
+            except KubeError as exc:
+                if not exc.retryable or attempt == ATTEMPTS:
+                    raise
+                wait = backoff.delay(
+                    attempt,
+                    minimum=config.backoff_min,
+                    maximum=min(config.backoff_max, MAX_RETRY_DELAY),
+                )
+                log.info("deployment object %s: %s; retrying in %.2f s", obj.id, exc, wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _apply(self, obj: wire.DeploymentObject) -> str:
+        owner_id = await self.owner_id()
+        documents = manifests.parse(obj.yaml_content)
+        stamped = [
+            manifests.stamp(
+                document,
+                stack_id=obj.stack_id,
+                owner_id=owner_id,
+                deployment_object_id=obj.id,
+                checksum=obj.yaml_checksum,
+            )
+            for document in manifests.order_for_apply(documents)
+        ]
+        store = self.cluster.inventories
+        previous = await store.read(owner_id=owner_id, stack_id=obj.stack_id)
+        applied: list[ObjectRef] = []
+        created: list[str] = []
+        try:
+            for manifest in stamped:
+                result = await self.cluster.objects.apply(manifest)
+                applied.append(result.ref)
+                if result.created_namespace:
+                    created.append(result.ref.name)
+        except KubeError:
+            if applied:
+                # Record the partial apply so a namespace created here stays known as ours
+                # and a later prune still covers what the previous inventory held.
+                kept = previous.objects if previous else ()
+                await store.write(owner_id, self._record(obj, previous, applied, created, kept))
+            raise
+        pruned = await prune(self.cluster.objects, previous, applied, owner_id=owner_id)
+        undeleted = [ref for ref, _ in pruned.failed]
+        await store.write(owner_id, self._record(obj, previous, applied, created, undeleted))
+        if pruned.failed:
+            raise KubeError(_prune_failure(pruned.failed))
+        return f"applied {len(applied)} object(s), pruned {len(pruned.deleted)}"
+
+    async def _delete_stack(self, obj: wire.DeploymentObject) -> str:
+        owner_id = await self.owner_id()
+        store = self.cluster.inventories
+        previous = await store.read(owner_id=owner_id, stack_id=obj.stack_id)
+        if previous is None:
+            return "nothing to delete"
+        pruned = await prune(self.cluster.objects, previous, (), owner_id=owner_id)
+        if pruned.failed:
+            undeleted = [ref for ref, _ in pruned.failed]
+            await store.write(owner_id, self._record(obj, previous, [], [], undeleted))
+            raise KubeError(_prune_failure(pruned.failed))
+        await store.delete(owner_id=owner_id, stack_id=obj.stack_id)
+        return f"deleted {len(pruned.deleted)} object(s)"
+
+    @staticmethod
+    def _record(
+        obj: wire.DeploymentObject,
+        previous: Inventory | None,
+        applied: list[ObjectRef],
+        created: list[str],
+        undeleted: Iterable[ObjectRef],
+    ) -> Inventory:
+        return inventory.record(
+            previous,
+            stack_id=obj.stack_id,
+            deployment_object_id=obj.id,
+            checksum=obj.yaml_checksum,
+            applied_at=datetime.now(UTC),
+            applied=applied,
+            newly_created_namespaces=created,
+            undeleted=undeleted,
+        )
+
+    async def owner_id(self) -> UUID:
+        if self._owner_id is None:
+            config = self.settings.agent
+            async with AsyncBrokkrClient(
+                config.broker_url, config.pak, retry=Retry(attempts=1)
+            ) as client:
+                agent = await client.agents.search(
+                    name=config.agent_name, cluster_name=config.cluster_name
+                )
+            self._owner_id = agent.id
+        return self._owner_id
+
+
+def _prune_failure(failed: tuple[tuple[ObjectRef, str], ...]) -> str:
+    return "prune failed: " + "; ".join(
+        f"{ref.kind} {ref.namespace}/{ref.name}: {why}"
+        if ref.namespace
+        else f"{ref.kind} {ref.name}: {why}"
+        for ref, why in failed
+    )

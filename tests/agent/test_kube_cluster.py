@@ -1,0 +1,114 @@
+"""The Kubernetes layer against the fake kube-apiserver: connecting, ping, discovery with a
+broken API group, error translation, and the inventory ConfigMaps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from brokkr.agent import kube
+from brokkr.agent.inventory import Inventory
+from brokkr.agent.kube import KubeCluster, KubeError
+from brokkr.agent.kube.client import KubeClient, load_config
+from brokkr.agent.loop import StartupError
+from brokkr.agent.manifests import ObjectRef
+from brokkr.agent.settings import AgentSection, Settings
+from tests.fakes.kube_apiserver import FakeKubeApiServer
+
+AGENT = UUID("00000000-0000-0000-0000-00000000a9e1")
+STACK = UUID("00000000-0000-0000-0000-0000000057a1")
+
+
+def settings_for(kubeconfig: Path | str) -> Settings:
+    agent = AgentSection(pak="p", agent_name="a", cluster_name="c", kubeconfig_path=str(kubeconfig))
+    return Settings(agent=agent)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeKubeApiServer]:
+    async with FakeKubeApiServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def cluster(fake: FakeKubeApiServer, tmp_path: Path) -> AsyncIterator[KubeCluster]:
+    connected = await kube.connect(settings_for(fake.write_kubeconfig(tmp_path / "kubeconfig")))
+    yield connected
+    await connected.aclose()
+
+
+async def test_a_missing_kubeconfig_fails_start_up(tmp_path: Path) -> None:
+    with pytest.raises(StartupError, match="cannot load Kubernetes configuration"):
+        await kube.connect(settings_for(tmp_path / "absent"))
+
+
+async def test_ping(fake: FakeKubeApiServer, cluster: KubeCluster) -> None:
+    assert await cluster.ping()
+    fake.fail("GET", "/version", status=503)
+    assert not await cluster.ping()
+
+
+async def test_discovery_tolerates_a_broken_group(
+    fake: FakeKubeApiServer, cluster: KubeCluster
+) -> None:
+    fake.break_discovery("batch/v1")
+    info = await cluster.discovery.resolve("apps/v1", "Deployment")
+    assert (info.plural, info.namespaced) == ("deployments", True)
+    assert not (await cluster.discovery.resolve("v1", "Namespace")).namespaced
+    with pytest.raises(KubeError, match="discovery of batch/v1 failed") as caught:
+        await cluster.discovery.resolve("batch/v1", "Job")
+    assert not caught.value.retryable
+    fake.restore_discovery("batch/v1")
+    # A miss refreshes discovery, so the group is found once it answers again.
+    assert (await cluster.discovery.resolve("batch/v1", "Job")).plural == "jobs"
+
+
+async def test_errors_carry_the_reason_and_retryability(
+    fake: FakeKubeApiServer, cluster: KubeCluster
+) -> None:
+    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}}
+    with pytest.raises(KubeError, match="Invalid") as invalid:
+        await cluster.objects.apply(bad)
+    assert (invalid.value.code, invalid.value.retryable) == (422, False)
+    fake.fail("PATCH", "/configmaps/", status=429)
+    good = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good"}}
+    with pytest.raises(KubeError) as throttled:
+        await cluster.objects.apply(good)
+    assert (throttled.value.code, throttled.value.retryable) == (429, True)
+    assert (await cluster.objects.apply(good)).ref.name == "good"
+
+
+async def test_a_timeout_is_retryable(fake: FakeKubeApiServer, tmp_path: Path) -> None:
+    config = load_config(str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
+    impatient = KubeCluster(KubeClient(config, timeout=0.3), inventory_namespace="brokkr-system")
+    fake.timeout("GET", "/version", seconds=5)
+    try:
+        with pytest.raises(KubeError, match="timed out") as timed_out:
+            await impatient.client.get_json("/version")
+    finally:
+        await impatient.aclose()
+    assert timed_out.value.retryable
+
+
+async def test_inventories_round_trip(fake: FakeKubeApiServer, cluster: KubeCluster) -> None:
+    store = cluster.inventories
+    assert await store.read(owner_id=AGENT, stack_id=STACK) is None
+    ref = ObjectRef(api_version="v1", kind="ConfigMap", namespace="default", name="x")
+    stored = Inventory(
+        stack_id=STACK,
+        deployment_object_id=STACK,
+        checksum="c",
+        applied_at=datetime(2024, 1, 1, tzinfo=UTC),
+        objects=(ref,),
+    )
+    await store.write(AGENT, stored)
+    assert fake.get("Namespace", "brokkr-system") is not None
+    assert await store.read(owner_id=AGENT, stack_id=STACK) == stored
+    assert await store.list(owner_id=AGENT) == [stored]
+    await store.delete(owner_id=AGENT, stack_id=STACK)
+    await store.delete(owner_id=AGENT, stack_id=STACK)
+    assert await store.list(owner_id=AGENT) == []

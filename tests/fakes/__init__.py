@@ -1,0 +1,1 @@
+"""Test doubles served over real HTTP (a fake kube-apiserver for the agent's tests)."""
