@@ -51,7 +51,7 @@ async def run_agent(
     reconcile: Reconcile,
     client: AsyncBrokkrClient | None = None,
     stop: asyncio.Event,
-    probe_host: str = "0.0.0.0",  # noqa: S104 - kubelet probes the pod IP
+    probe_host: str | None = None,
 ) -> None:
     """Run until ``stop`` is set. Raises ``StartupError`` when the agent cannot start.
 
@@ -61,7 +61,9 @@ async def run_agent(
     config = settings.agent
     health = Health(polling_interval=config.polling_interval)
     metrics = Metrics()
-    probes = ProbeServer(health, metrics, host=probe_host, port=config.health_port)
+    probes = ProbeServer(
+        health, metrics, host=probe_host or config.health_host, port=config.health_port
+    )
     owned = client is None
     broker = client or AsyncBrokkrClient(config.broker_url, config.pak, retry=Retry(attempts=1))
     await probes.start()

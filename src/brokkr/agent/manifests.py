@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
@@ -86,7 +86,15 @@ class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
         return (self.group, self.kind, self.namespace, self.name)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it: the pure-Python one dominated the agent's
+# client-side cost of applying a big stack (bench/agent_apply.py).
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader
+else:
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):
     """Safe loader that keeps timestamps as strings: objects travel as JSON, as with kubectl."""
 
 

@@ -49,6 +49,8 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     cluster_name: str = ""
     polling_interval: Seconds = 10.0
     health_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    # The kubelet probes the pod IP, so all interfaces by default; tests bind to loopback.
+    health_host: str = "0.0.0.0"  # noqa: S104
     # None: use $KUBECONFIG (resolved by load()), else in-cluster service-account credentials.
     kubeconfig_path: str | None = None
     # Attempts of the start-up broker wait; the probes keep serving meanwhile (flaw 18).
