@@ -42,8 +42,8 @@ PREVIOUS = Inventory(
 )
 
 
-def live_owner(ref: ObjectRef) -> str | None:
-    return OTHER_AGENT if ref == FOREIGN else str(AGENT)
+def owned(ref: ObjectRef) -> bool:
+    return ref != FOREIGN
 
 
 def test_configmap_round_trip_is_deterministic() -> None:
@@ -132,11 +132,8 @@ def test_record_tracks_objects_and_created_namespaces(
 def test_plan_prune_deletes_only_what_this_agent_owns(
     previous: Inventory | None, desired: list[ObjectRef], expected: list[ObjectRef]
 ) -> None:
-    assert (
-        inventory.plan_prune(previous, desired, owner_id=AGENT, live_owner_of=live_owner)
-        == expected
-    )
+    assert inventory.plan_prune(previous, desired, owned=owned) == expected
 
 
 def test_plan_prune_skips_objects_already_gone() -> None:
-    assert inventory.plan_prune(PREVIOUS, [], owner_id=AGENT, live_owner_of=lambda ref: None) == []
+    assert inventory.plan_prune(PREVIOUS, [], owned=lambda ref: False) == []

@@ -3,12 +3,13 @@
 Covers multi-document parsing (empty documents skipped, timestamps kept as strings), errors that
 name the document, identities with namespace defaulting and version-independent keys, the apply
 priority table (Namespaces, CRDs, RBAC/config, the rest, custom resources of same-object CRDs),
-reverse order for deletion, stamping that merges into users' labels and annotations, and the
-live-object owner lookup.
+reverse order for deletion, stamping that merges into users' labels and annotations with the
+reference agent's keys, and the owner check (§20.5).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
@@ -189,7 +190,7 @@ def test_order_for_deletion_deletes_dependents_first() -> None:
         {"name": "a", "labels": None, "annotations": None},
         {"name": "a", "labels": {"app": "web"}, "annotations": {"team": "blue"}},
         # Users cannot claim ownership keys: stamping overwrites them.
-        {"name": "a", "labels": {manifests.OWNER_ID_LABEL: "someone-else"}},
+        {"name": "a", "annotations": {manifests.OWNER_ID_ANNOTATION: "someone-else"}},
     ],
 )
 def test_stamp_merges_ownership_into_users_metadata(metadata: dict[str, Any]) -> None:
@@ -202,15 +203,17 @@ def test_stamp_merges_ownership_into_users_metadata(metadata: dict[str, Any]) ->
     users_labels = {
         k: v for k, v in (metadata.get("labels") or {}).items() if not k.startswith("brokkr.io/")
     }
-    assert stamped["metadata"]["labels"] == {
-        **users_labels,
-        manifests.STACK_ID_LABEL: str(STACK),
-        manifests.OWNER_ID_LABEL: str(AGENT),
+    users_annotations = {
+        k: v for k, v in (metadata.get("annotations") or {}).items() if "brokkr.io/" not in k
     }
+    assert stamped["metadata"]["labels"] == {**users_labels, manifests.STACK_ID_LABEL: str(STACK)}
     assert stamped["metadata"]["annotations"] == {
-        **(metadata.get("annotations") or {}),
-        manifests.DEPLOYMENT_OBJECT_ID_ANNOTATION: str(DO),
+        **users_annotations,
+        manifests.STACK_ANNOTATION: str(STACK),
         manifests.CHECKSUM_ANNOTATION: CHECKSUM,
+        manifests.DEPLOYMENT_OBJECT_ID_ANNOTATION: str(DO),
+        # What the user wrote, before stamping: the reference's last-config-applied.
+        manifests.LAST_CONFIG_APPLIED_ANNOTATION: json.dumps(original, sort_keys=True),
         manifests.OWNER_ID_ANNOTATION: str(AGENT),
     }
 
@@ -226,15 +229,30 @@ def test_label_values_fit_kubernetes_limits() -> None:
     assert all(len(value) <= 63 for value in stamped["metadata"]["labels"].values())
 
 
+def annotated(owner: object) -> dict[str, Any]:
+    return {"metadata": {"annotations": {manifests.OWNER_ID_ANNOTATION: owner}}}
+
+
 @pytest.mark.parametrize(
-    ("live", "owner"),
+    ("live", "owned"),
     [
-        ({"metadata": {"labels": {manifests.OWNER_ID_LABEL: str(AGENT)}}}, str(AGENT)),
-        ({"metadata": {"labels": {manifests.OWNER_ID_LABEL: ""}}}, None),
-        ({"metadata": {"labels": None}}, None),
-        ({"metadata": {}}, None),
-        ({}, None),
+        (annotated(str(AGENT)), True),
+        # The same UUID spelt in upper case is the same agent.
+        (annotated(str(AGENT).upper()), True),
+        (annotated("00000000-0000-0000-0000-000000000bad"), False),
+        (annotated(""), False),
+        (annotated("not-a-uuid"), False),
+        (annotated(None), False),
+        # Our owner label alone is not ownership: the reference reads the annotation.
+        ({"metadata": {"labels": {manifests.OWNER_ID_LABEL: str(AGENT)}}}, False),
+        ({"metadata": {"annotations": None}}, False),
+        ({"metadata": {"annotations": {}}}, False),
+        ({"metadata": {}}, False),
+        ({}, False),
     ],
 )
-def test_owner_of_reads_the_owner_label(live: dict[str, Any], owner: str | None) -> None:
-    assert manifests.owner_of(live) == owner
+def test_owner_check_needs_this_agents_id_in_the_annotation(
+    live: dict[str, Any], owned: bool
+) -> None:
+    """§20.5 owner check: true only when `brokkr.io/owner-id` equals the agent id."""
+    assert manifests.is_owned_by(live, AGENT) is owned

@@ -4,6 +4,7 @@ correct drift, fail with the API server's reason, retry a 500, and survive a res
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,15 +151,15 @@ async def test_converges_in_one_reconcile(
     assert fake.get("Deployment", "web", "shop") is not None
     assert metadata(fake.get("Namespace", "shop"))["labels"]["team"] == "blue"
     meta = metadata(fake.get("ConfigMap", "settings", "shop"))
-    assert meta["labels"] == {
-        "app": "shop",
-        manifests.STACK_ID_LABEL: str(STACK),
-        manifests.OWNER_ID_LABEL: str(AGENT),
-    }
-    assert meta["annotations"] == {
+    assert meta["labels"] == {"app": "shop", manifests.STACK_ID_LABEL: str(STACK)}
+    annotations = meta["annotations"]
+    last_config = json.loads(annotations.pop(manifests.LAST_CONFIG_APPLIED_ANNOTATION))
+    assert last_config["metadata"]["annotations"] == {"note": "mine"}
+    assert annotations == {
         "note": "mine",
-        manifests.DEPLOYMENT_OBJECT_ID_ANNOTATION: str(obj.id),
+        manifests.STACK_ANNOTATION: str(STACK),
         manifests.CHECKSUM_ANNOTATION: obj.yaml_checksum,
+        manifests.DEPLOYMENT_OBJECT_ID_ANNOTATION: str(obj.id),
         manifests.OWNER_ID_ANNOTATION: str(AGENT),
     }
     patches = fake.requests_matching("PATCH", "/configmaps/settings")
@@ -271,7 +272,9 @@ async def test_a_server_error_is_retried(
     fake.fail("PATCH", "/configmaps/settings", status=500, times=2)
     outcome = await run(cluster, settings, deployment_object(NAMESPACE + "---" + CONFIGMAP))
     assert outcome.success, outcome.message
-    assert len(fake.requests_matching("PATCH", "/configmaps/settings")) == 3
+    patches = fake.requests_matching("PATCH", "/configmaps/settings")
+    # The two failed dry runs (validation), the passing one, then the apply.
+    assert ["dryRun" in patch.params for patch in patches] == [True, True, True, False]
 
 
 async def test_a_persistent_server_error_fails(

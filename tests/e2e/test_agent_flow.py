@@ -112,9 +112,10 @@ async def test_a_deployment_object_converges_and_is_reported(
     assert data(kube, "settings") == {"key": "value"}
     deployment = kube.get("Deployment", "web", "shop")
     assert deployment is not None
-    labels = deployment["metadata"]["labels"]
-    assert labels[manifests.OWNER_ID_LABEL] == str(world.agent.id)
-    assert labels[manifests.STACK_ID_LABEL] == str(world.stack_id)
+    assert deployment["metadata"]["labels"][manifests.STACK_ID_LABEL] == str(world.stack_id)
+    annotations = deployment["metadata"]["annotations"]
+    assert annotations[manifests.OWNER_ID_ANNOTATION] == str(world.agent.id)
+    assert annotations[manifests.STACK_ANNOTATION] == str(world.stack_id)
 
 
 async def test_an_update_prunes_only_what_the_stack_dropped(

@@ -101,13 +101,12 @@ def plan_prune(
     previous: Inventory | None,
     desired: Collection[ObjectRef],
     *,
-    owner_id: UUID,
-    live_owner_of: Callable[[ObjectRef], str | None],
+    owned: Callable[[ObjectRef], bool],
 ) -> list[ObjectRef]:
     """Objects to delete after applying ``desired`` (empty for a deletion marker), dependents first.
 
     Only what the previous inventory recorded and ``desired`` no longer holds, only while the
-    live object's owner label is this agent (``live_owner_of`` returns None for a gone object),
+    live object's owner annotation is this agent (``owned`` is false for a gone object),
     and never a Namespace this agent did not create.
     """
     if previous is None:
@@ -117,9 +116,7 @@ def plan_prune(
     doomed = [
         ref
         for ref in previous.objects
-        if ref.key not in keep
-        and (not _is_namespace(ref) or ref.name in created)
-        and live_owner_of(ref) == str(owner_id)
+        if ref.key not in keep and (not _is_namespace(ref) or ref.name in created) and owned(ref)
     ]
     return manifests.order_for_deletion(doomed)
 

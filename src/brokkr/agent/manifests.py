@@ -7,6 +7,7 @@ returns new dicts and never mutates its input.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -16,18 +17,24 @@ import yaml
 
 Manifest = dict[str, Any]
 
-# Ownership stamps (D23). Users may not set these: stamping overwrites any value they carry.
+# Ownership stamps (D23), with the reference agent's keys so objects either agent applied read
+# the same (agent.md §7.3). Users may not set these: stamping overwrites any value they carry.
 #
-# Label, so the agent (and `kubectl -l`) can select a stack's objects server-side.
-STACK_ID_LABEL = "brokkr.io/stack-id"
-# Label, so pruning can refuse objects another agent in the same cluster applied (flaw 7).
-OWNER_ID_LABEL = "brokkr.io/owner-id"
-# Annotation, as in the reference agent: which deployment object last wrote this object.
-DEPLOYMENT_OBJECT_ID_ANNOTATION = "brokkr.io/deployment-object-id"
+# Annotation, as in the reference: the stack the object belongs to (its telemetry reads it).
+STACK_ANNOTATION = "k8s.brokkr.io/stack"
 # Annotation, not label: a SHA-256 hex digest (64 chars) exceeds the 63-char label value limit.
-CHECKSUM_ANNOTATION = "brokkr.io/checksum"
-# Annotation too, because the reference agent's owner check reads the annotation.
+CHECKSUM_ANNOTATION = "k8s.brokkr.io/deployment-checksum"
+# Annotation, as in the reference: which deployment object last wrote this object.
+DEPLOYMENT_OBJECT_ID_ANNOTATION = "brokkr.io/deployment-object-id"
+# Annotation, as in the reference: the object as the user wrote it, before stamping. The
+# reference writes a debug dump; we write JSON, which tools can read back.
+LAST_CONFIG_APPLIED_ANNOTATION = "k8s.brokkr.io/last-config-applied"
+# Annotation, as in the reference: the owner check (pruning, §20.5) reads it.
 OWNER_ID_ANNOTATION = "brokkr.io/owner-id"
+# Label (ours), so the agent and `kubectl -l` can select a stack's objects server-side.
+STACK_ID_LABEL = "brokkr.io/stack-id"
+# Label on the agent's inventory ConfigMaps only: start-up lists them by owner server-side.
+OWNER_ID_LABEL = "brokkr.io/owner-id"
 
 DEFAULT_NAMESPACE = "default"
 
@@ -180,6 +187,17 @@ def order_for_apply(manifests: Sequence[Manifest]) -> list[Manifest]:
     return sorted(manifests, key=rank)
 
 
+def is_prerequisite(manifest: Mapping[str, Any]) -> bool:
+    """A Namespace or CRD: applied before validation, because the dry run of the objects that go
+    into it (or are of its kind) fails while it does not exist (agent.md §7.5)."""
+    kind, api_version = manifest["kind"], manifest["apiVersion"]
+    if kind == "Namespace":
+        return bool(api_version == "v1")
+    return bool(
+        kind == "CustomResourceDefinition" and api_version.startswith("apiextensions.k8s.io/")
+    )
+
+
 def order_for_deletion(refs: Iterable[ObjectRef]) -> list[ObjectRef]:
     """Dependents first: the reverse of the apply ranks, deterministic within a rank."""
     return sorted(refs, key=lambda ref: (-apply_rank(ref.group, ref.kind, frozenset()), ref.key))
@@ -193,26 +211,31 @@ def stamp(
     deployment_object_id: UUID,
     checksum: str,
 ) -> Manifest:
-    """A copy carrying the ownership labels and annotations, merged into the user's own (D23)."""
-    stamped: Manifest = copy.deepcopy(dict(manifest))
+    """A copy carrying the ownership label and annotations, merged into the user's own (D23)."""
+    original = dict(manifest)
+    stamped: Manifest = copy.deepcopy(original)
     metadata: dict[str, Any] = stamped.setdefault("metadata", {})
     # `labels:` with no value parses as None; treat it as empty rather than failing.
-    metadata["labels"] = {
-        **(metadata.get("labels") or {}),
-        STACK_ID_LABEL: str(stack_id),
-        OWNER_ID_LABEL: str(owner_id),
-    }
+    metadata["labels"] = {**(metadata.get("labels") or {}), STACK_ID_LABEL: str(stack_id)}
     metadata["annotations"] = {
         **(metadata.get("annotations") or {}),
-        DEPLOYMENT_OBJECT_ID_ANNOTATION: str(deployment_object_id),
+        STACK_ANNOTATION: str(stack_id),
         CHECKSUM_ANNOTATION: checksum,
+        DEPLOYMENT_OBJECT_ID_ANNOTATION: str(deployment_object_id),
+        LAST_CONFIG_APPLIED_ANNOTATION: json.dumps(original, sort_keys=True, default=str),
         OWNER_ID_ANNOTATION: str(owner_id),
     }
     return stamped
 
 
-def owner_of(live: Mapping[str, Any]) -> str | None:
-    """The owner-id label of a live object, or None when it carries none."""
-    labels = (live.get("metadata") or {}).get("labels") or {}
-    owner = labels.get(OWNER_ID_LABEL)
-    return owner if isinstance(owner, str) and owner else None
+def is_owned_by(live: Mapping[str, Any], agent_id: UUID) -> bool:
+    """The reference's owner check (§20.5): the owner-id annotation is exactly this agent's id;
+    a missing, empty or non-UUID value is not ownership."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    owner = annotations.get(OWNER_ID_ANNOTATION)
+    if not isinstance(owner, str):
+        return False
+    try:
+        return UUID(owner) == agent_id
+    except ValueError:
+        return False

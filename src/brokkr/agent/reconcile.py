@@ -1,10 +1,12 @@
 """Apply deployment objects to the cluster: the ``Reconcile`` the runtime loop calls.
 
-Per deployment object (the newest of its stack): parse, stamp ownership (D23), apply in
-dependency order, prune what the stack's previous inventory held and this one does not, record
-the new inventory. A deletion marker (D13) prunes the whole stack and drops its inventory.
-Nothing escapes as an exception: every failure becomes a failed ``Outcome`` carrying the API
-server's reason; retryable API errors (429, 5xx, timeouts) are first retried with backoff.
+Per deployment object (the newest of its stack): parse, stamp ownership (D23), apply Namespaces
+and CRDs, validate everything else with a server-side dry run (an invalid object fails the
+deployment object before anything else is applied, and rolls back the namespaces it created),
+apply in dependency order, prune what the stack's previous inventory held and this one does
+not, record the new inventory. A deletion marker (D13) prunes the whole stack and drops its
+inventory. Nothing escapes as an exception: every failure becomes a failed ``Outcome`` carrying
+the API server's reason; retryable API errors (429, 5xx, timeouts) are first retried with backoff.
 """
 
 from __future__ import annotations
@@ -97,11 +99,24 @@ class Reconciler:
         applied: list[ObjectRef] = []
         created: list[str] = []
         try:
-            for manifest in stamped:
+            # Namespaces and CRDs for real first: the dry run of what goes into them needs them.
+            prerequisites = [m for m in stamped if manifests.is_prerequisite(m)]
+            for manifest in prerequisites:
                 result = await self.cluster.objects.apply(manifest)
                 applied.append(result.ref)
                 if result.created_namespace:
                     created.append(result.ref.name)
+            rest = [m for m in stamped if not manifests.is_prerequisite(m)]
+            try:
+                await self._validate(rest)
+            except KubeError:
+                await self._roll_back(created)
+                applied = [ref for ref in applied if not _is_namespace_in(ref, created)]
+                created = []
+                raise
+            for manifest in rest:
+                result = await self.cluster.objects.apply(manifest)
+                applied.append(result.ref)
         except KubeError:
             if applied:
                 # Record the partial apply so a namespace created here stays known as ours
@@ -115,6 +130,40 @@ class Reconciler:
         if pruned.failed:
             raise KubeError(_prune_failure(pruned.failed))
         return f"applied {len(applied)} object(s), pruned {len(pruned.deleted)}"
+
+    async def _validate(self, stamped: list[manifests.Manifest]) -> None:
+        """Dry-run every object (§20.4) so an invalid one leaves the cluster untouched; the error
+        names every object that failed, not only the first, so one fix round is enough."""
+        failures: list[KubeError] = []
+        for manifest in stamped:
+            try:
+                await self.cluster.objects.apply(manifest, dry_run=True)
+            except KubeError as exc:
+                name = manifest["metadata"]["name"]
+                failures.append(
+                    KubeError(
+                        f"Validation failed for {manifest['kind']} '{name}': {exc}",
+                        code=exc.code,
+                        reason=exc.reason,
+                        retryable=exc.retryable,
+                    )
+                )
+        if failures:
+            raise KubeError(
+                "\n".join(str(failure) for failure in failures),
+                # Retrying helps only when no object is actually invalid.
+                retryable=all(failure.retryable for failure in failures),
+            )
+
+    async def _roll_back(self, created: list[str]) -> None:
+        """Delete the namespaces this attempt created (§20.4 namespace rollback); best effort,
+        the validation failure is what gets reported."""
+        for name in created:
+            ref = ObjectRef(api_version="v1", kind="Namespace", namespace="", name=name)
+            try:
+                await self.cluster.objects.delete(ref)
+            except KubeError as exc:
+                log.warning("rolling back namespace %s failed: %s", name, exc)
 
     async def _delete_stack(self, obj: wire.DeploymentObject) -> str:
         owner_id = await self.owner_id()
@@ -160,6 +209,10 @@ class Reconciler:
                 )
             self._owner_id = agent.id
         return self._owner_id
+
+
+def _is_namespace_in(ref: ObjectRef, names: list[str]) -> bool:
+    return ref.kind == "Namespace" and ref.group == "" and ref.name in names
 
 
 def _prune_failure(failed: tuple[tuple[ObjectRef, str], ...]) -> str:

@@ -40,10 +40,17 @@ class Objects:
         self.client = client
         self.discovery = discovery
 
-    async def apply(self, manifest: Manifest) -> Applied:
+    async def apply(self, manifest: Manifest, *, dry_run: bool = False) -> Applied:
+        """With ``dry_run`` the API server validates and admits the object but stores nothing
+        (``dryRun=All``): the reference agent's validation before apply (§20.4)."""
         info = await self.discovery.resolve(manifest["apiVersion"], manifest["kind"])
         ref = manifests.identify(manifest, namespaced=info.namespaced)
-        created = ref.kind == "Namespace" and ref.group == "" and await self.get(ref) is None
+        created = (
+            not dry_run
+            and ref.kind == "Namespace"
+            and ref.group == ""
+            and await self.get(ref) is None
+        )
         body = copy.deepcopy(manifest)
         if info.namespaced:
             # Where the URL says it goes (a manifest may omit its namespace).
@@ -58,8 +65,13 @@ class Objects:
                 patch_type=PatchType.APPLY,
                 field_manager=FIELD_MANAGER,
                 force=True,
+                dry_run=dry_run,
             )
-        if info.kind == "CustomResourceDefinition" and info.group == "apiextensions.k8s.io":
+        if (
+            not dry_run
+            and info.kind == "CustomResourceDefinition"
+            and info.group == "apiextensions.k8s.io"
+        ):
             await self._wait_established(ref)
             await self.discovery.refresh()
         return Applied(ref=ref, created_namespace=created)

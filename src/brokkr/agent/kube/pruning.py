@@ -1,5 +1,5 @@
-"""Delete what a stack no longer holds: dependents first, only objects whose live owner label is
-this agent, never a Namespace the agent did not create (D23, flaws 4 and 7).
+"""Delete what a stack no longer holds: dependents first, only objects whose live owner annotation
+is this agent, never a Namespace the agent did not create (D23, flaws 4 and 7).
 
 The decision is ``inventory.plan_prune``; this module fetches the live owners it needs and
 carries out the deletes.
@@ -42,14 +42,13 @@ async def prune(
     if previous is None:
         return PruneResult()
     keep = {ref.key for ref in desired}
-    owners: dict[tuple[str, str, str, str], str | None] = {}
+    owned: set[tuple[str, str, str, str]] = set()
     for ref in previous.objects:
         if ref.key not in keep:
             live = await objects.get(ref)
-            owners[ref.key] = None if live is None else manifests.owner_of(live)
-    doomed = inventory.plan_prune(
-        previous, desired, owner_id=owner_id, live_owner_of=lambda ref: owners.get(ref.key)
-    )
+            if live is not None and manifests.is_owned_by(live, owner_id):
+                owned.add(ref.key)
+    doomed = inventory.plan_prune(previous, desired, owned=lambda ref: ref.key in owned)
     deleted: list[ObjectRef] = []
     failed: list[tuple[ObjectRef, str]] = []
     for ref in doomed:
