@@ -324,16 +324,14 @@ async def test_a_server_that_never_answers_times_out_after_retrying() -> None:
         async with AsyncBrokkrClient(
             f"http://127.0.0.1:{port}", "pak", timeout=0.2, retry=retry
         ) as client:
-            started = time.monotonic()
             with pytest.raises(BrokkrTimeout):
                 await client.stacks.list()
-            elapsed = time.monotonic() - started
     finally:
         release.set()
         server.close()
         await server.wait_closed()
+    # Two connections: the timed-out GET was tried again before giving up.
     assert connections == 2
-    assert 0.4 <= elapsed < 5
 
 
 async def test_error_body_that_is_not_json_still_maps_to_the_typed_error(
