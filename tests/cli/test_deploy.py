@@ -129,7 +129,7 @@ def test_deploy_a_directory_joins_its_yaml_files_in_name_order(
     (folder / "nested").mkdir(parents=True)
     (folder / "b.yaml").write_text(CONFIG_B.rstrip(), encoding="utf-8")  # no final newline
     (folder / "a.yml").write_text(CONFIG_A, encoding="utf-8")
-    (folder / "c-service.yaml").write_text(SERVICE, encoding="utf-8")
+    (folder / "c-service.YAML").write_text(SERVICE, encoding="utf-8")  # suffix case ignored
     (folder / "notes.txt").write_text("kind: not a manifest\n", encoding="utf-8")
     (folder / "values.json").write_text("{}", encoding="utf-8")
     (folder / "nested" / "ignored.yaml").write_text("not: a manifest\n", encoding="utf-8")

@@ -146,6 +146,8 @@ def test_whoami_tells_agent_and_generator_paks_apart(cli: Cli, admin: BrokkrClie
     assert str(agent.id) in as_agent and "False" in as_agent
     as_generator = table(cli.ok("whoami", pak=generator_pak), "generator")
     assert str(generator.id) in as_generator
+    as_json = json.loads(cli.ok("whoami", "-o", "json", pak=generator_pak).stdout)
+    assert as_json == {"admin": False, "agent": None, "generator": str(generator.id)}
 
 
 def test_url_and_pak_options_override_the_environment(cli: Cli, broker: Broker) -> None:

@@ -33,7 +33,7 @@ def read_manifests(sources: list[str]) -> str:
         path = Path(source)
         if path.is_dir():
             files = sorted(
-                p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file()
+                p for p in path.iterdir() if p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file()
             )
             if not files:
                 raise typer.BadParameter(f"{path} holds no .yaml or .yml file", param_hint="-f")
@@ -107,7 +107,7 @@ def _wait(
         task = progress.add_task("waiting for agents", total=len(expected))
         while True:
             for event in reversed(
-                brokkr.agent_events.list(deployment_object_id=object_id, limit=1000)
+                brokkr.agent_events.iterate(deployment_object_id=object_id, page=1000)
             ):
                 if event.agent_id in expected:
                     latest[event.agent_id] = event

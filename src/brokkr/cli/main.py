@@ -107,14 +107,14 @@ def login(
 
 
 @app.command()
-def whoami(ctx: typer.Context) -> None:
+def whoami(ctx: typer.Context, output_format: output.Format = output.OutputOption) -> None:
     """Show the role of the PAK in use.
 
-    Example: brokkr --profile prod whoami
+    Example: brokkr --profile prod whoami -o json
     """
     with session.client(ctx) as brokkr:
         identity = brokkr.auth.whoami()
-    output.show(identity, columns=("admin", "agent", "generator"))
+    output.show(identity, columns=("admin", "agent", "generator"), output=output_format)
 
 
 def _settings(config: Path | None):  # type: ignore[no-untyped-def]
