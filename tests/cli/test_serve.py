@@ -4,7 +4,7 @@ Covers ``brokkr serve`` with nothing but a data dir (SQLite): it becomes ready, 
 generated admin PAK once in a banner, saves it to ``<data_dir>/admin.pak`` (0600), the key
 works, SIGTERM stops it with status 0, and a restart prints no banner and keeps the key;
 ``brokkr admin rotate-pak`` against a running broker on SQLite and on PostgreSQL (the old key,
-cached just before, is refused within 1.5 s; the new one works); ``brokkr db upgrade`` printing
+cached just before, is refused within 3 s; the new one works); ``brokkr db upgrade`` printing
 the revision; and the help of ``brokkr``, ``serve`` and ``admin rotate-pak``.
 """
 
@@ -27,7 +27,9 @@ from tests.cli.serving import environment, run_cli, running_broker
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 BANNER = "BROKKR ADMIN PAK"
-REVOCATION_DEADLINE = 1.5
+# Well under the 5 s auth-cache TTL, so only the revocation notice can explain a refusal; loose
+# enough for a loaded machine.
+REVOCATION_DEADLINE = 3.0
 
 
 def verify(client: httpx.Client, pak: str) -> int:

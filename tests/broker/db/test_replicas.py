@@ -53,7 +53,7 @@ async def two_brokers(
             await drop_postgres_database(database_url)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 1.5) -> bool:
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 3.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
