@@ -19,31 +19,12 @@ from brokkr.agent.outcomes import Outcome
 from brokkr.agent.settings import AgentSection, Settings
 from brokkr.common import wire
 from tests.fakes.kube_apiserver import FakeKubeApiServer
+from tests.fakes.widgets import CRD, WIDGET
 
 AGENT = UUID("00000000-0000-0000-0000-00000000a9e1")
 OTHER_AGENT = UUID("00000000-0000-0000-0000-00000000a9e2")
 STACK = UUID("00000000-0000-0000-0000-0000000057a1")
 
-CRD = """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-"""
-WIDGET = """
-apiVersion: example.com/v1
-kind: Widget
-metadata: {name: w1, namespace: shop}
-spec: {size: 3}
-"""
 NAMESPACE = """
 apiVersion: v1
 kind: Namespace

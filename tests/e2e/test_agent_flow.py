@@ -37,31 +37,12 @@ from tests.e2e.conftest import (
     eventually,
 )
 from tests.fakes.kube_apiserver import FakeKubeApiServer
+from tests.fakes.widgets import CRD, WIDGET
 
 NAMESPACE = """
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
-"""
-CRD = """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-"""
-WIDGET = """
-apiVersion: example.com/v1
-kind: Widget
-metadata: {name: w1, namespace: shop}
-spec: {size: 3}
 """
 CONFIGMAP = """
 apiVersion: v1
