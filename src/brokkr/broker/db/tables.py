@@ -276,3 +276,15 @@ state_changes = sa.Table(
     sa.Column("agent_id", sa.Uuid, nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# Transactional outbox (D15, D18): events written in the transaction of the change they announce,
+# delivered after the commit by whoever claims them; a rolled-back change leaves no event.
+event_outbox = sa.Table(
+    "event_outbox",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("data", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_event_outbox_created_at", "created_at"),
+)

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import audit, paks
+from brokkr.broker.domain import paks
 from brokkr.broker.services.context import Context
 
 ADMIN_PAK_FILE = "admin.pak"
@@ -19,18 +19,6 @@ class Bootstrap(msgspec.Struct, frozen=True, kw_only=True):
     # Set only when the broker generated the key: the caller shows it once, then forgets it.
     generated_pak: str | None = None
     pak_file: Path | None = None
-
-
-def _system(action: str, details: dict[str, object]) -> audit.Entry:
-    return audit.Entry(
-        actor_type="system",
-        actor_id=None,
-        key_id=None,
-        action=action,
-        resource_type="pak",
-        resource_id=None,
-        details=details,
-    )
 
 
 def write_pak_file(data_dir: Path, plaintext: str) -> Path:
@@ -49,10 +37,9 @@ def write_pak_file(data_dir: Path, plaintext: str) -> Path:
 async def bootstrap(ctx: Context, *, admin_pak: str, admin_pak_hash: str) -> Bootstrap:
     """Create the admin identity if the database has none. Exactly one of several brokers
     starting together does it: they serialise on a database lock (D5)."""
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await db.locking.hold_for_transaction(tx, db.locking.BOOTSTRAP_LOCK)
-        if await db.admins.current_hash(tx) is not None:
+    async with ctx.work(None) as w:
+        await db.locking.hold_for_transaction(w.tx, db.locking.BOOTSTRAP_LOCK)
+        if await db.admins.current_hash(w.tx) is not None:
             return Bootstrap(created=False)
         generated: str | None = None
         pak_file: Path | None = None
@@ -69,32 +56,25 @@ async def bootstrap(ctx: Context, *, admin_pak: str, admin_pak_hash: str) -> Boo
             pak_hash, key_id, source, generated = pak.hash, pak.key_id, "generated", pak.plaintext
             # Written before the commit: if the commit succeeds, the key is already on disk.
             pak_file = write_pak_file(ctx.data_dir, pak.plaintext)
-        await db.admins.insert(tx, pak_hash=pak_hash, key_id=key_id, now=now)
-        await db.admins.ensure_admin_generator(tx, now=now)
-        await db.audit.insert(
-            tx, _system("admin.bootstrapped", {"source": source, "pak_key_id": key_id}), now=now
-        )
+        await db.admins.insert(w.tx, pak_hash=pak_hash, key_id=key_id, now=w.now)
+        await db.admins.ensure_admin_generator(w.tx, now=w.now)
+        await w.audit("admin.bootstrapped", "pak", None, {"source": source, "pak_key_id": key_id})
     return Bootstrap(created=True, generated_pak=generated, pak_file=pak_file)
 
 
 async def rotate_pak(ctx: Context) -> paks.Pak:
     """Replace the admin PAK; the old one stops working on every broker (D7)."""
     pak = paks.generate()
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await db.locking.hold_for_transaction(tx, db.locking.BOOTSTRAP_LOCK)
-        old_hash = await db.admins.current_hash(tx)
+    async with ctx.work(None) as w:
+        await db.locking.hold_for_transaction(w.tx, db.locking.BOOTSTRAP_LOCK)
+        old_hash = await db.admins.current_hash(w.tx)
         if old_hash is None:
-            await db.admins.insert(tx, pak_hash=pak.hash, key_id=pak.key_id, now=now)
-            await db.admins.ensure_admin_generator(tx, now=now)
+            await db.admins.insert(w.tx, pak_hash=pak.hash, key_id=pak.key_id, now=w.now)
+            await db.admins.ensure_admin_generator(w.tx, now=w.now)
         else:
-            await db.admins.replace_hash(tx, pak_hash=pak.hash, key_id=pak.key_id, now=now)
-            await db.notify.publish_revoked(tx, old_hash)
-        await db.audit.insert(
-            tx, _system("pak.rotated", {"role": "admin", "pak_key_id": pak.key_id}), now=now
-        )
+            await db.admins.replace_hash(w.tx, pak_hash=pak.hash, key_id=pak.key_id, now=w.now)
+            await w.revoked(old_hash)
+        await w.audit("pak.rotated", "pak", None, {"role": "admin", "pak_key_id": pak.key_id})
         if (ctx.data_dir / ADMIN_PAK_FILE).exists():
             write_pak_file(ctx.data_dir, pak.plaintext)
-    if old_hash is not None:
-        ctx.forget_pak(old_hash)
     return pak

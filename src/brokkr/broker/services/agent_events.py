@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors
+from brokkr.broker.domain import access, errors
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -23,41 +23,32 @@ async def record(
     access.require_same_id(
         None if new.agent_id is msgspec.UNSET else new.agent_id, agent_id, field="agent_id"
     )
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        if not await db.target_state.is_served(tx, agent_id, new.deployment_object_id):
+    async with ctx.work(caller) as w:
+        if not await db.target_state.is_served(w.tx, agent_id, new.deployment_object_id):
             raise errors.Unprocessable(
                 "the deployment object is not one served to this agent",
                 code="deployment_object_not_served",
                 details={"fields": {"deployment_object_id": "not served to this agent"}},
             )
         event = await db.agent_events.insert(
-            tx,
+            w.tx,
             agent_id=agent_id,
             deployment_object_id=new.deployment_object_id,
             event_type=new.event_type,
             status=new.status,
             message=new.message,
-            now=now,
+            now=w.now,
         )
         if new.status == "SUCCESS":
             # D13: an acknowledged deletion marker is no longer owed.
-            await db.target_state.acknowledge_marker(tx, agent_id, new.deployment_object_id)
-            await db.notify.publish_state_change(tx, agent_id)
-        entry = audit.by(
-            caller,
-            action="agent_event.created",
-            resource_type="deployment_object",
-            resource_id=new.deployment_object_id,
-            details={
-                "event_id": str(event.id),
-                "status": event.status,
-                "event_type": event.event_type,
-            },
-        )
-        await db.audit.insert(tx, entry, now=now)
-    if new.status == "SUCCESS":
-        ctx.versions.changed(agent_id)
+            await db.target_state.acknowledge_marker(w.tx, agent_id, new.deployment_object_id)
+            await w.state_changed(agent_id)
+        details = {
+            "event_id": str(event.id),
+            "status": event.status,
+            "event_type": event.event_type,
+        }
+        await w.audit("agent_event.created", "deployment_object", new.deployment_object_id, details)
     return event
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors
+from brokkr.broker.domain import access, errors
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -39,44 +39,26 @@ async def add_label(
 ) -> wire.AgentLabel:
     access.require_admin(caller)
     _body_agent(new.agent_id, agent_id)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await _require_live_agent(tx, agent_id)
-        label = await db.agent_metadata.labels.add(tx, agent_id, new.label)
-        entry = audit.by(
-            caller,
-            action="agent.label_added",
-            resource_type="agent",
-            resource_id=agent_id,
-            details={"label": new.label},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx, agent_id)
-    ctx.versions.changed(agent_id)
+    async with ctx.work(caller) as w:
+        await _require_live_agent(w.tx, agent_id)
+        label = await db.agent_metadata.labels.add(w.tx, agent_id, new.label)
+        await w.audit("agent.label_added", "agent", agent_id, {"label": new.label})
+        await w.state_changed(agent_id)
     return label
 
 
 async def remove_label(ctx: Context, *, caller: access.Caller, agent_id: UUID, label: str) -> None:
     access.require_admin(caller)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await _require_live_agent(tx, agent_id)
-        if not await db.agent_metadata.labels.remove(tx, agent_id, label):
+    async with ctx.work(caller) as w:
+        await _require_live_agent(w.tx, agent_id)
+        if not await db.agent_metadata.labels.remove(w.tx, agent_id, label):
             raise errors.NotFound(
                 "the agent has no such label",
                 code="agent_label_not_found",
                 details={"label": label},
             )
-        entry = audit.by(
-            caller,
-            action="agent.label_removed",
-            resource_type="agent",
-            resource_id=agent_id,
-            details={"label": label},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx, agent_id)
-    ctx.versions.changed(agent_id)
+        await w.audit("agent.label_removed", "agent", agent_id, {"label": label})
+        await w.state_changed(agent_id)
 
 
 async def list_annotations(
@@ -93,20 +75,13 @@ async def add_annotation(
 ) -> wire.AgentAnnotation:
     access.require_admin(caller)
     _body_agent(new.agent_id, agent_id)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await _require_live_agent(tx, agent_id)
-        annotation = await db.agent_metadata.annotations.add(tx, agent_id, new.key, new.value)
-        entry = audit.by(
-            caller,
-            action="agent.annotation_added",
-            resource_type="agent",
-            resource_id=agent_id,
-            details={"key": new.key, "value": new.value},
+    async with ctx.work(caller) as w:
+        await _require_live_agent(w.tx, agent_id)
+        annotation = await db.agent_metadata.annotations.add(w.tx, agent_id, new.key, new.value)
+        await w.audit(
+            "agent.annotation_added", "agent", agent_id, {"key": new.key, "value": new.value}
         )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx, agent_id)
-    ctx.versions.changed(agent_id)
+        await w.state_changed(agent_id)
     return annotation
 
 
@@ -114,22 +89,13 @@ async def remove_annotation(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, key: str
 ) -> None:
     access.require_admin(caller)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await _require_live_agent(tx, agent_id)
-        if not await db.agent_metadata.annotations.remove(tx, agent_id, key):
+    async with ctx.work(caller) as w:
+        await _require_live_agent(w.tx, agent_id)
+        if not await db.agent_metadata.annotations.remove(w.tx, agent_id, key):
             raise errors.NotFound(
                 "the agent has no annotation with this key",
                 code="agent_annotation_not_found",
                 details={"key": key},
             )
-        entry = audit.by(
-            caller,
-            action="agent.annotation_removed",
-            resource_type="agent",
-            resource_id=agent_id,
-            details={"key": key},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx, agent_id)
-    ctx.versions.changed(agent_id)
+        await w.audit("agent.annotation_removed", "agent", agent_id, {"key": key})
+        await w.state_changed(agent_id)

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors, paks
+from brokkr.broker.domain import access, errors, paks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -22,26 +22,18 @@ async def create(
 ) -> wire.CreateAgentResponse:
     access.require_admin(caller)
     pak = paks.generate()
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
+    async with ctx.work(caller) as w:
         agent = await db.agents.insert(
-            tx,
+            w.tx,
             agent_id=uuid.uuid4(),
             name=new.name,
             cluster_name=new.cluster_name,
             pak_hash=pak.hash,
             key_id=pak.key_id,
-            now=now,
+            now=w.now,
         )
         details = {"name": agent.name, "cluster_name": agent.cluster_name, "pak_key_id": pak.key_id}
-        entry = audit.by(
-            caller,
-            action="agent.created",
-            resource_type="agent",
-            resource_id=agent.id,
-            details=details,
-        )
-        await db.audit.insert(tx, entry, now=now)
+        await w.audit("agent.created", "agent", agent.id, details)
     return wire.CreateAgentResponse(agent=agent, initial_pak=pak.plaintext)
 
 
@@ -95,9 +87,8 @@ async def update(
 ) -> wire.Agent:
     access.require_admin_or_agent(caller, agent_id)
     access.require_same_id(None if update.id is msgspec.UNSET else update.id, agent_id, field="id")
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        current = await db.agents.get(tx, agent_id)
+    async with ctx.work(caller) as w:
+        current = await db.agents.get(w.tx, agent_id)
         if current is None:
             raise _not_found(agent_id)
         changes = _changes(current, update)
@@ -110,46 +101,32 @@ async def update(
             )
         if not changes:
             return current
-        agent = await db.agents.update(tx, agent_id, now=now, **changes)
+        agent = await db.agents.update(w.tx, agent_id, now=w.now, **changes)
         if agent is None:
             raise _not_found(agent_id)
-        entry = audit.by(
-            caller,
-            action="agent.updated",
-            resource_type="agent",
-            resource_id=agent_id,
-            details=changes,
-        )
-        await db.audit.insert(tx, entry, now=now)
+        await w.audit("agent.updated", "agent", agent_id, changes)
     return agent
 
 
 async def delete(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None:
     """Soft-delete; deleting an already deleted agent changes nothing (D15)."""
     access.require_admin(caller)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        credential = await db.agents.get_credential(tx, agent_id, for_update=True)
+    async with ctx.work(caller) as w:
+        credential = await db.agents.get_credential(w.tx, agent_id, for_update=True)
         if credential is None:
-            if await db.agents.exists_including_deleted(tx, agent_id):
+            if await db.agents.exists_including_deleted(w.tx, agent_id):
                 return
             raise _not_found(agent_id)
-        await db.agents.soft_delete(tx, agent_id, now=now)
-        if credential.pak_hash:
-            await db.notify.publish_revoked(tx, credential.pak_hash)
-        entry = audit.by(
-            caller, action="agent.deleted", resource_type="agent", resource_id=agent_id
-        )
-        await db.audit.insert(tx, entry, now=now)
-    if credential.pak_hash:
-        ctx.forget_pak(credential.pak_hash)
+        await db.agents.soft_delete(w.tx, agent_id, now=w.now)
+        await w.revoked(credential.pak_hash)
+        await w.audit("agent.deleted", "agent", agent_id)
 
 
 async def record_heartbeat(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None:
     """Liveness only: not audited, or the trail would be mostly heartbeats."""
     access.require_agent_itself(caller, agent_id)
-    async with ctx.database.transaction() as tx:
-        if not await db.agents.record_heartbeat(tx, agent_id, now=ctx.now()):
+    async with ctx.work(caller) as w:
+        if not await db.agents.record_heartbeat(w.tx, agent_id, now=w.now):
             raise _not_found(agent_id)
 
 
@@ -158,25 +135,16 @@ async def rotate_pak(
 ) -> wire.RotateAgentPakResponse:
     access.require_admin_or_agent(caller, agent_id)
     pak = paks.generate()
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        credential = await db.agents.get_credential(tx, agent_id, for_update=True)
+    async with ctx.work(caller) as w:
+        credential = await db.agents.get_credential(w.tx, agent_id, for_update=True)
         if credential is None:
             raise _not_found(agent_id)
-        agent = await db.agents.set_pak(tx, agent_id, pak_hash=pak.hash, key_id=pak.key_id, now=now)
+        agent = await db.agents.set_pak(
+            w.tx, agent_id, pak_hash=pak.hash, key_id=pak.key_id, now=w.now
+        )
         if agent is None:
             raise _not_found(agent_id)
-        if credential.pak_hash:
-            await db.notify.publish_revoked(tx, credential.pak_hash)
+        await w.revoked(credential.pak_hash)
         details = {"agent_name": agent.name, "pak_key_id": pak.key_id}
-        entry = audit.by(
-            caller,
-            action="pak.rotated",
-            resource_type="agent",
-            resource_id=agent_id,
-            details=details,
-        )
-        await db.audit.insert(tx, entry, now=now)
-    if credential.pak_hash:
-        ctx.forget_pak(credential.pak_hash)
+        await w.audit("pak.rotated", "agent", agent_id, details)
     return wire.RotateAgentPakResponse(agent=agent, pak=pak.plaintext)

@@ -29,8 +29,8 @@ async def record_auth_failure(
         ip_address=ip_address,
         user_agent=user_agent,
     )
-    async with ctx.database.transaction() as tx:
-        await db.audit.insert(tx, entry, now=ctx.now())
+    async with ctx.work(None) as w:
+        await w.record(entry)
 
 
 async def search(ctx: Context, *, caller: access.Caller, query: audit.Query) -> wire.AuditLogList:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from brokkr.broker import db
-from brokkr.broker.services.object_cache import ObjectCache
-from brokkr.broker.services.state_versions import StateVersions
+from brokkr.broker.caches.objects import ObjectCache
+from brokkr.broker.caches.state_versions import StateVersions
+from brokkr.broker.domain import access
+from brokkr.broker.services.work import Work, unit_of_work
 
 
 def utc_now() -> datetime:
@@ -26,3 +29,13 @@ class Context:
     versions: StateVersions = field(default_factory=StateVersions)
     objects: ObjectCache = field(default_factory=ObjectCache)
     now: Callable[[], datetime] = field(default=utc_now)
+
+    def work(self, caller: access.Caller | None) -> AbstractAsyncContextManager[Work]:
+        """Open a unit of work for ``caller`` (None: the broker itself acts)."""
+        return unit_of_work(
+            self.database,
+            caller=caller,
+            now=self.now(),
+            versions=self.versions,
+            forget_pak=self.forget_pak,
+        )

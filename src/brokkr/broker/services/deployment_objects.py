@@ -5,9 +5,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors, manifests
+from brokkr.broker.domain import access, errors, manifests
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
+from brokkr.broker.services.work import EVERYONE
 from brokkr.common import wire
 
 MAX_LIST_LIMIT = 1000
@@ -22,35 +23,31 @@ async def create(
 ) -> wire.DeploymentObject:
     """Store a new revision. Content is validated unless it is an explicit deletion marker."""
     content = request.yaml_content
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
+    async with ctx.work(caller) as w:
         # Who may write comes first: a foreign caller learns nothing about content rules.
-        await stacks.owned(tx, caller, stack_id, for_update=True)
+        await stacks.owned(w.tx, caller, stack_id, for_update=True)
         if content.strip() or not request.is_deletion_marker:
             manifests.validate(content)
         created = await db.deployment_objects.insert(
-            tx,
+            w.tx,
             stack_id=stack_id,
             yaml_content=content,
             yaml_checksum=manifests.checksum(content),
             is_deletion_marker=request.is_deletion_marker,
-            now=now,
+            now=w.now,
         )
-        entry = audit.by(
-            caller,
-            action="deployment.created",
-            resource_type="deployment_object",
-            resource_id=created.id,
-            details={
+        await w.audit(
+            "deployment.created",
+            "deployment_object",
+            created.id,
+            {
                 "stack_id": str(stack_id),
                 "sequence_id": created.sequence_id,
                 "yaml_checksum": created.yaml_checksum,
                 "is_deletion_marker": created.is_deletion_marker,
             },
         )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx)
-    ctx.versions.changed(None)
+        await w.state_changed(EVERYONE)
     return created
 
 

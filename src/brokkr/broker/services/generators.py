@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors, paks
+from brokkr.broker.domain import access, errors, paks
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
@@ -34,26 +34,18 @@ async def create(
 ) -> wire.CreateGeneratorResponse:
     access.require_admin(caller)
     pak = paks.generate()
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
+    async with ctx.work(caller) as w:
         generator = await db.generators.insert(
-            tx,
+            w.tx,
             generator_id=uuid.uuid4(),
             name=new.name,
             description=new.description,
             pak_hash=pak.hash,
             key_id=pak.key_id,
-            now=now,
+            now=w.now,
         )
         details = {"name": generator.name, "pak_key_id": pak.key_id}
-        entry = audit.by(
-            caller,
-            action="generator.created",
-            resource_type="generator",
-            resource_id=generator.id,
-            details=details,
-        )
-        await db.audit.insert(tx, entry, now=now)
+        await w.audit("generator.created", "generator", generator.id, details)
     return wire.CreateGeneratorResponse(generator=generator, pak=pak.plaintext)
 
 
@@ -88,9 +80,8 @@ async def update(
     access.require_same_id(
         None if update.id is msgspec.UNSET else update.id, generator_id, field="id"
     )
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        credential = await db.generators.get_credential(tx, generator_id, for_update=True)
+    async with ctx.work(caller) as w:
+        credential = await db.generators.get_credential(w.tx, generator_id, for_update=True)
         if credential is None:
             raise _not_found(generator_id)
         renamed = update.name is not msgspec.UNSET and update.name != credential.generator.name
@@ -105,63 +96,35 @@ async def update(
             )
         if not changes:
             return credential.generator
-        generator = await db.generators.update(tx, generator_id, now=now, **changes)
+        generator = await db.generators.update(w.tx, generator_id, now=w.now, **changes)
         if generator is None:
             raise _not_found(generator_id)
-        deactivated = changes.get("is_active") is False and credential.pak_hash is not None
-        if deactivated and credential.pak_hash:
-            await db.notify.publish_revoked(tx, credential.pak_hash)
-        entry = audit.by(
-            caller,
-            action="generator.updated",
-            resource_type="generator",
-            resource_id=generator_id,
-            details=changes,
-        )
-        await db.audit.insert(tx, entry, now=now)
-    if deactivated and credential.pak_hash:
-        ctx.forget_pak(credential.pak_hash)
+        if changes.get("is_active") is False:
+            await w.revoked(credential.pak_hash)
+        await w.audit("generator.updated", "generator", generator_id, changes)
     return generator
 
 
 async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> None:
     """Soft-delete; deleting an already deleted generator changes nothing (D15)."""
     access.require_admin_or_generator(caller, generator_id)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        credential = await db.generators.get_credential(tx, generator_id, for_update=True)
+    async with ctx.work(caller) as w:
+        credential = await db.generators.get_credential(w.tx, generator_id, for_update=True)
         if credential is None:
-            if await db.generators.exists_including_deleted(tx, generator_id):
+            if await db.generators.exists_including_deleted(w.tx, generator_id):
                 return
             raise _not_found(generator_id)
         _protect_admin_generator(credential.generator, "deleted")
-        await db.generators.soft_delete(tx, generator_id, now=now)
+        await db.generators.soft_delete(w.tx, generator_id, now=w.now)
         # D13: the generator's stacks go with it, and the clusters hear about it.
-        retired_stacks = await db.stacks.live_ids_of_generator(tx, generator_id)
-        for stack_id in retired_stacks:
-            stack = await db.stacks.get(tx, stack_id)
+        for stack_id in await db.stacks.live_ids_of_generator(w.tx, generator_id):
+            stack = await db.stacks.get(w.tx, stack_id)
             if stack is not None:
-                await stacks.retire(tx, stack, now=now)
-                retired = audit.by(
-                    caller,
-                    action="stack.deleted",
-                    resource_type="stack",
-                    resource_id=stack_id,
-                    details={"name": stack.name, "cause": "generator.deleted"},
-                )
-                await db.audit.insert(tx, retired, now=now)
-        if retired_stacks:
-            await db.notify.publish_state_change(tx)
-        if credential.pak_hash:
-            await db.notify.publish_revoked(tx, credential.pak_hash)
-        entry = audit.by(
-            caller, action="generator.deleted", resource_type="generator", resource_id=generator_id
-        )
-        await db.audit.insert(tx, entry, now=now)
-    if credential.pak_hash:
-        ctx.forget_pak(credential.pak_hash)
-    if retired_stacks:
-        ctx.versions.changed(None)
+                await stacks.retire(w, stack)
+                details = {"name": stack.name, "cause": "generator.deleted"}
+                await w.audit("stack.deleted", "stack", stack_id, details)
+        await w.revoked(credential.pak_hash)
+        await w.audit("generator.deleted", "generator", generator_id)
 
 
 async def rotate_pak(
@@ -169,27 +132,17 @@ async def rotate_pak(
 ) -> wire.CreateGeneratorResponse:
     access.require_admin_or_generator(caller, generator_id)
     pak = paks.generate()
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        credential = await db.generators.get_credential(tx, generator_id, for_update=True)
+    async with ctx.work(caller) as w:
+        credential = await db.generators.get_credential(w.tx, generator_id, for_update=True)
         if credential is None:
             raise _not_found(generator_id)
         _protect_admin_generator(credential.generator, "given a PAK")
         generator = await db.generators.set_pak(
-            tx, generator_id, pak_hash=pak.hash, key_id=pak.key_id, now=now
+            w.tx, generator_id, pak_hash=pak.hash, key_id=pak.key_id, now=w.now
         )
         if generator is None:
             raise _not_found(generator_id)
-        if credential.pak_hash:
-            await db.notify.publish_revoked(tx, credential.pak_hash)
-        entry = audit.by(
-            caller,
-            action="pak.rotated",
-            resource_type="generator",
-            resource_id=generator_id,
-            details={"generator_name": generator.name, "pak_key_id": pak.key_id},
-        )
-        await db.audit.insert(tx, entry, now=now)
-    if credential.pak_hash:
-        ctx.forget_pak(credential.pak_hash)
+        await w.revoked(credential.pak_hash)
+        details = {"generator_name": generator.name, "pak_key_id": pak.key_id}
+        await w.audit("pak.rotated", "generator", generator_id, details)
     return wire.CreateGeneratorResponse(generator=generator, pak=pak.plaintext)

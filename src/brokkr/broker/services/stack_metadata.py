@@ -7,9 +7,10 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors
+from brokkr.broker.domain import access, errors
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
+from brokkr.broker.services.work import EVERYONE
 from brokkr.common import wire
 
 
@@ -44,43 +45,25 @@ async def add_label(
     ctx: Context, *, caller: access.Caller, stack_id: UUID, new: wire.NewStackLabel
 ) -> wire.StackLabel:
     _body_stack(new.stack_id, stack_id)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await stacks.owned(tx, caller, stack_id)
-        label = await db.stack_metadata.labels.add(tx, stack_id, new.label)
-        entry = audit.by(
-            caller,
-            action="stack.label_added",
-            resource_type="stack",
-            resource_id=stack_id,
-            details={"label": new.label},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx)
-    ctx.versions.changed(None)
+    async with ctx.work(caller) as w:
+        await stacks.owned(w.tx, caller, stack_id)
+        label = await db.stack_metadata.labels.add(w.tx, stack_id, new.label)
+        await w.audit("stack.label_added", "stack", stack_id, {"label": new.label})
+        await w.state_changed(EVERYONE)
     return label
 
 
 async def remove_label(ctx: Context, *, caller: access.Caller, stack_id: UUID, label: str) -> None:
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await stacks.owned(tx, caller, stack_id)
-        if not await db.stack_metadata.labels.remove(tx, stack_id, label):
+    async with ctx.work(caller) as w:
+        await stacks.owned(w.tx, caller, stack_id)
+        if not await db.stack_metadata.labels.remove(w.tx, stack_id, label):
             raise errors.NotFound(
                 "the stack has no such label",
                 code="stack_label_not_found",
                 details={"label": label},
             )
-        entry = audit.by(
-            caller,
-            action="stack.label_removed",
-            resource_type="stack",
-            resource_id=stack_id,
-            details={"label": label},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx)
-    ctx.versions.changed(None)
+        await w.audit("stack.label_removed", "stack", stack_id, {"label": label})
+        await w.state_changed(EVERYONE)
 
 
 async def list_annotations(
@@ -95,42 +78,26 @@ async def add_annotation(
     ctx: Context, *, caller: access.Caller, stack_id: UUID, new: wire.NewStackAnnotation
 ) -> wire.StackAnnotation:
     _body_stack(new.stack_id, stack_id)
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await stacks.owned(tx, caller, stack_id)
-        annotation = await db.stack_metadata.annotations.add(tx, stack_id, new.key, new.value)
-        entry = audit.by(
-            caller,
-            action="stack.annotation_added",
-            resource_type="stack",
-            resource_id=stack_id,
-            details={"key": new.key, "value": new.value},
+    async with ctx.work(caller) as w:
+        await stacks.owned(w.tx, caller, stack_id)
+        annotation = await db.stack_metadata.annotations.add(w.tx, stack_id, new.key, new.value)
+        await w.audit(
+            "stack.annotation_added", "stack", stack_id, {"key": new.key, "value": new.value}
         )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx)
-    ctx.versions.changed(None)
+        await w.state_changed(EVERYONE)
     return annotation
 
 
 async def remove_annotation(
     ctx: Context, *, caller: access.Caller, stack_id: UUID, key: str
 ) -> None:
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await stacks.owned(tx, caller, stack_id)
-        if not await db.stack_metadata.annotations.remove(tx, stack_id, key):
+    async with ctx.work(caller) as w:
+        await stacks.owned(w.tx, caller, stack_id)
+        if not await db.stack_metadata.annotations.remove(w.tx, stack_id, key):
             raise errors.NotFound(
                 "the stack has no annotation with this key",
                 code="stack_annotation_not_found",
                 details={"key": key},
             )
-        entry = audit.by(
-            caller,
-            action="stack.annotation_removed",
-            resource_type="stack",
-            resource_id=stack_id,
-            details={"key": key},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx)
-    ctx.versions.changed(None)
+        await w.audit("stack.annotation_removed", "stack", stack_id, {"key": key})
+        await w.state_changed(EVERYONE)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors, manifests
+from brokkr.broker.domain import access, errors, manifests
 from brokkr.broker.services.context import Context
+from brokkr.broker.services.work import EVERYONE, Work
 from brokkr.common import wire
 
 
@@ -31,9 +31,10 @@ async def owned(
     return stack
 
 
-async def retire(tx: db.Tx, stack: wire.Stack, *, now: datetime) -> wire.DeploymentObject:
+async def retire(w: Work, stack: wire.Stack) -> wire.DeploymentObject:
     """Soft-delete a live stack and its revisions, and owe its deletion marker to every agent
     associated with it right now, until each reports SUCCESS for it (D13)."""
+    tx, now = w.tx, w.now
     recipients = await db.targeting.associated_agents(tx, stack.id)
     await db.stacks.soft_delete(tx, stack.id, now=now)
     await db.deployment_objects.retire_stack_objects(tx, stack.id, now=now)
@@ -46,6 +47,8 @@ async def retire(tx: db.Tx, stack: wire.Stack, *, now: datetime) -> wire.Deploym
         now=now,
     )
     await db.target_state.owe_marker(tx, marker.id, recipients, now=now)
+    # Every agent that might hold the stack re-reads; cheaper than one notice per recipient.
+    await w.state_changed(EVERYONE)
     return marker
 
 
@@ -81,25 +84,18 @@ async def _owner_for_new_stack(tx: db.Tx, caller: access.Caller, new: wire.NewSt
 
 
 async def create(ctx: Context, *, caller: access.Caller, new: wire.NewStack) -> wire.Stack:
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        generator_id = await _owner_for_new_stack(tx, caller, new)
+    async with ctx.work(caller) as w:
+        generator_id = await _owner_for_new_stack(w.tx, caller, new)
         stack = await db.stacks.insert(
-            tx,
+            w.tx,
             stack_id=uuid.uuid4(),
             name=new.name,
             description=new.description,
             generator_id=generator_id,
-            now=now,
+            now=w.now,
         )
-        entry = audit.by(
-            caller,
-            action="stack.created",
-            resource_type="stack",
-            resource_id=stack.id,
-            details={"name": stack.name, "generator_id": str(generator_id)},
-        )
-        await db.audit.insert(tx, entry, now=now)
+        details = {"name": stack.name, "generator_id": str(generator_id)}
+        await w.audit("stack.created", "stack", stack.id, details)
     return stack
 
 
@@ -135,9 +131,8 @@ def _changes(current: wire.Stack, update: wire.StackUpdate) -> dict[str, Any]:
 async def update(
     ctx: Context, *, caller: access.Caller, stack_id: UUID, update: wire.StackUpdate
 ) -> wire.Stack:
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        current = await owned(tx, caller, stack_id, for_update=True)
+    async with ctx.work(caller) as w:
+        current = await owned(w.tx, caller, stack_id, for_update=True)
         access.require_same_id(
             None if update.id is msgspec.UNSET else update.id, stack_id, field="id"
         )
@@ -148,27 +143,19 @@ async def update(
         changes = _changes(current, update)
         if not changes:
             return current
-        stack = await db.stacks.update(tx, stack_id, now=now, **changes)
+        stack = await db.stacks.update(w.tx, stack_id, now=w.now, **changes)
         if stack is None:
             raise not_found(stack_id)
-        entry = audit.by(
-            caller,
-            action="stack.updated",
-            resource_type="stack",
-            resource_id=stack_id,
-            details=changes,
-        )
-        await db.audit.insert(tx, entry, now=now)
+        await w.audit("stack.updated", "stack", stack_id, changes)
     return stack
 
 
 async def delete(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> None:
     """Soft delete; deleting an already deleted stack changes nothing (D15)."""
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        stack = await db.stacks.get(tx, stack_id, for_update=True)
+    async with ctx.work(caller) as w:
+        stack = await db.stacks.get(w.tx, stack_id, for_update=True)
         if stack is None:
-            gone = await db.stacks.get_including_deleted(tx, stack_id)
+            gone = await db.stacks.get_including_deleted(w.tx, stack_id)
             if gone is None:
                 raise not_found(stack_id)
             if not (caller.is_admin or caller.is_generator(gone.generator_id)):
@@ -178,14 +165,6 @@ async def delete(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> None
             return
         if not (caller.is_admin or caller.is_generator(stack.generator_id)):
             raise errors.Forbidden("the stack belongs to another generator", code="stack_not_owned")
-        marker = await retire(tx, stack, now=now)
-        entry = audit.by(
-            caller,
-            action="stack.deleted",
-            resource_type="stack",
-            resource_id=stack_id,
-            details={"name": stack.name, "deletion_marker_id": str(marker.id)},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx)
-    ctx.versions.changed(None)
+        marker = await retire(w, stack)
+        details = {"name": stack.name, "deletion_marker_id": str(marker.id)}
+        await w.audit("stack.deleted", "stack", stack_id, details)

@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, audit, errors
+from brokkr.broker.domain import access, errors
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
@@ -54,46 +54,28 @@ async def add_target(
     access.require_same_id(
         None if new.agent_id is msgspec.UNSET else new.agent_id, agent_id, field="agent_id"
     )
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await _may_change_targets(tx, caller, new.stack_id)
-        await _live_agent(tx, agent_id)
-        target = await db.targeting.add_target(tx, agent_id, new.stack_id)
-        entry = audit.by(
-            caller,
-            action="agent.target_added",
-            resource_type="agent",
-            resource_id=agent_id,
-            details={"stack_id": str(new.stack_id)},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx, agent_id)
-    ctx.versions.changed(agent_id)
+    async with ctx.work(caller) as w:
+        await _may_change_targets(w.tx, caller, new.stack_id)
+        await _live_agent(w.tx, agent_id)
+        target = await db.targeting.add_target(w.tx, agent_id, new.stack_id)
+        await w.audit("agent.target_added", "agent", agent_id, {"stack_id": str(new.stack_id)})
+        await w.state_changed(agent_id)
     return target
 
 
 async def remove_target(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, stack_id: UUID
 ) -> None:
-    now = ctx.now()
-    async with ctx.database.transaction() as tx:
-        await _may_change_targets(tx, caller, stack_id, deleted_ok=True)
-        if not await db.targeting.remove_target(tx, agent_id, stack_id):
+    async with ctx.work(caller) as w:
+        await _may_change_targets(w.tx, caller, stack_id, deleted_ok=True)
+        if not await db.targeting.remove_target(w.tx, agent_id, stack_id):
             raise errors.NotFound(
                 "the agent does not target this stack",
                 code="agent_target_not_found",
                 details={"stack_id": str(stack_id)},
             )
-        entry = audit.by(
-            caller,
-            action="agent.target_removed",
-            resource_type="agent",
-            resource_id=agent_id,
-            details={"stack_id": str(stack_id)},
-        )
-        await db.audit.insert(tx, entry, now=now)
-        await db.notify.publish_state_change(tx, agent_id)
-    ctx.versions.changed(agent_id)
+        await w.audit("agent.target_removed", "agent", agent_id, {"stack_id": str(stack_id)})
+        await w.state_changed(agent_id)
 
 
 async def associated_stacks(

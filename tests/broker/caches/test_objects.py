@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from brokkr.broker.services.object_cache import ObjectCache
+from brokkr.broker.caches.objects import ObjectCache
 from brokkr.common import wire
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

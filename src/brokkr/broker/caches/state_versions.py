@@ -1,9 +1,9 @@
 """Which target-state ETags this process may answer 304 to without asking the database.
 
 An idle agent polls every few seconds and nothing has changed: the answer must cost no query.
-Every write that can change target state announces it (``db.notify.publish_state_change`` in
-its transaction, ``changed`` here right after the commit, and the change listener for other
-brokers); an ETag remembered before the announcement is no longer trusted.
+Every write that can change target state announces it through its unit of work, which calls
+``changed`` here right after the commit (other brokers hear of it through the change listener);
+an ETag remembered before the announcement is no longer trusted.
 """
 
 from __future__ import annotations

@@ -1,0 +1,116 @@
+"""The unit of work: the one way a use case changes the broker.
+
+A use case opens ``ctx.work(caller)``, makes its change through ``w.tx`` and declares what the
+change means: its audit record (D11), whose target state it changed, which PAK it revoked (D7),
+which events leave the broker (D18). Everything declared is written in the same transaction;
+what this process must forget (trusted ETags, verified keys) is forgotten only after the commit
+succeeded, never after a rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from brokkr.broker import db
+from brokkr.broker.caches.state_versions import StateVersions
+from brokkr.broker.domain import access, events
+from brokkr.broker.domain import audit as trail
+
+
+class Everyone:
+    """Marker for ``state_changed``: any agent's target state may have changed."""
+
+
+EVERYONE = Everyone()
+
+
+class Work:
+    def __init__(self, tx: db.Tx, *, caller: access.Caller | None, now: datetime) -> None:
+        self.tx = tx
+        self.now = now
+        self._caller = caller
+        self._changed: set[UUID | None] = set()
+        self._revoked: set[str] = set()
+
+    async def audit(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: UUID | None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record ``action`` as done by the caller (or by the system when there is none)."""
+        if self._caller is None:
+            entry = trail.Entry(
+                actor_type="system",
+                actor_id=None,
+                key_id=None,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                details=details,
+            )
+        else:
+            entry = trail.by(
+                self._caller,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                details=details,
+            )
+        await db.audit.insert(self.tx, entry, now=self.now)
+
+    async def record(self, entry: trail.Entry) -> None:
+        """Record an entry that is not the caller's own success (a failed authentication)."""
+        await db.audit.insert(self.tx, entry, now=self.now)
+
+    async def state_changed(self, agents: UUID | Everyone | list[UUID]) -> None:
+        """These agents' target state (or, with ``EVERYONE``, possibly any agent's) changed."""
+        targets: list[UUID | None]
+        if isinstance(agents, Everyone):
+            targets = [None]
+        elif isinstance(agents, UUID):
+            targets = [agents]
+        else:
+            targets = list(agents)
+        for agent_id in targets:
+            if agent_id in self._changed or None in self._changed:
+                continue
+            self._changed.add(agent_id)
+            await db.notify.publish_state_change(self.tx, agent_id)
+
+    async def revoked(self, pak_hash: str | None) -> None:
+        """A PAK stops working on every broker once this commits; ``None`` (no PAK) is a no-op."""
+        if not pak_hash or pak_hash in self._revoked:
+            return
+        self._revoked.add(pak_hash)
+        await db.notify.publish_revoked(self.tx, pak_hash)
+
+    async def emit(self, event: events.Event) -> None:
+        """Queue an outgoing event; it exists only if the change commits (transactional outbox)."""
+        await db.outbox.insert(self.tx, event, now=self.now)
+
+    def after_commit(self, *, versions: StateVersions, forget_pak: Callable[[str], None]) -> None:
+        for pak_hash in self._revoked:
+            forget_pak(pak_hash)
+        for agent_id in [None] if None in self._changed else self._changed:
+            versions.changed(agent_id)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    database: db.Database,
+    *,
+    caller: access.Caller | None,
+    now: datetime,
+    versions: StateVersions,
+    forget_pak: Callable[[str], None],
+) -> AsyncIterator[Work]:
+    async with database.transaction() as tx:
+        work = Work(tx, caller=caller, now=now)
+        yield work
+    work.after_commit(versions=versions, forget_pak=forget_pak)
