@@ -65,6 +65,7 @@ class Broker:
                 tables.audit_logs,
                 tables.auth_revocations,
                 tables.state_changes,
+                tables.event_outbox,
             ):
                 await tx.execute(table.delete())
             await tx.execute(

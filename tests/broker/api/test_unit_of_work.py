@@ -1,0 +1,450 @@
+"""Every mutating route writes its audit record and, where it changes what an agent should run,
+invalidates that agent's remembered target-state ETag right after its commit; where it revokes a
+PAK, the key stops working on the very next request.
+
+Table-driven over the app's routes: a mutating route missing from ``CASES`` fails
+``test_every_mutating_route_has_a_case``, so a new endpoint cannot skip these guarantees. An
+ETag the broker still trusts after a change is served as a stale 304, which is what the
+state cases look for. Also covers the unit of work itself: nothing it declares survives a
+rollback (audit, outbox) and nothing is forgotten before a commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from brokkr.broker.db import tables
+from brokkr.broker.domain import events
+from brokkr.broker.services.context import Context
+from tests.broker.conftest import Api, auth
+
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass
+class World:
+    """A generator with a stack holding one object, and an agent watching its target state."""
+
+    api: Api
+    generator_id: str
+    generator_pak: str
+    stack_id: str
+    object_id: str
+    agent_id: str
+    agent_pak: str
+
+    async def send(
+        self, method: str, path: str, *, json: Any = None, pak: str | None = None
+    ) -> httpx.Response:
+        headers = self.api.admin if pak is None else auth(pak)
+        return await self.api.client.request(method, f"/api/v1{path}", json=json, headers=headers)
+
+    async def ok(self, method: str, path: str, *, json: Any = None) -> None:
+        response = await self.send(method, path, json=json)
+        assert response.status_code < 300, response.text
+
+    async def poll(self, etag: str | None = None) -> httpx.Response:
+        headers = auth(self.agent_pak)
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        return await self.api.client.get(
+            f"/api/v1/agents/{self.agent_id}/target-state", headers=headers
+        )
+
+
+async def make_world(api: Api) -> World:
+    generator, generator_pak = await api.create_generator()
+    agent, agent_pak = await api.create_agent()
+    stack = await api.client.post(
+        "/api/v1/stacks", json={"name": "web"}, headers=auth(generator_pak)
+    )
+    assert stack.status_code == 201, stack.text
+    created = await api.client.post(
+        f"/api/v1/stacks/{stack.json()['id']}/deployment-objects",
+        json={"yaml_content": CONFIGMAP.format(name="app")},
+        headers=auth(generator_pak),
+    )
+    assert created.status_code == 201, created.text
+    return World(
+        api=api,
+        generator_id=generator["id"],
+        generator_pak=generator_pak,
+        stack_id=stack.json()["id"],
+        object_id=created.json()["id"],
+        agent_id=agent["id"],
+        agent_pak=agent_pak,
+    )
+
+
+Step = Callable[[World], Awaitable[Any]]
+
+
+async def nothing(_: World) -> None:
+    return None
+
+
+async def associate_by_target(w: World) -> None:
+    await w.ok("POST", f"/agents/{w.agent_id}/targets", json={"stack_id": w.stack_id})
+
+
+async def label_both(w: World) -> None:
+    await w.ok("POST", f"/agents/{w.agent_id}/labels", json={"label": "env:prod"})
+    await w.ok("POST", f"/stacks/{w.stack_id}/labels", json={"label": "env:prod"})
+
+
+async def annotate_both(w: World) -> None:
+    await w.ok("POST", f"/agents/{w.agent_id}/annotations", json={"key": "tier", "value": "web"})
+    await w.ok("POST", f"/stacks/{w.stack_id}/annotations", json={"key": "tier", "value": "web"})
+
+
+async def label_agent(w: World) -> None:
+    await w.ok("POST", f"/agents/{w.agent_id}/labels", json={"label": "env:prod"})
+
+
+async def label_stack(w: World) -> None:
+    await w.ok("POST", f"/stacks/{w.stack_id}/labels", json={"label": "env:prod"})
+
+
+async def annotate_agent(w: World) -> None:
+    await w.ok("POST", f"/agents/{w.agent_id}/annotations", json={"key": "tier", "value": "web"})
+
+
+async def annotate_stack(w: World) -> None:
+    await w.ok("POST", f"/stacks/{w.stack_id}/annotations", json={"key": "tier", "value": "web"})
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    route: str
+    # The audit action the call must record; None: deliberately not audited (say why).
+    action: str | None
+    call: Callable[[World], Awaitable[httpx.Response]]
+    # Brings the world to where the call changes the agent's target state (when ``changes``).
+    given: Step = nothing
+    # True: the watching agent's remembered ETag must not answer 304 after the call.
+    changes: bool = False
+    # Whose PAK must stop working on the next request.
+    revokes: Literal["agent", "generator"] | None = None
+
+
+CASES = [
+    Case(
+        "POST",
+        "/api/v1/agents",
+        "agent.created",
+        lambda w: w.send("POST", "/agents", json={"name": "edge-2", "cluster_name": "c"}),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/agents/{id:uuid}",
+        "agent.updated",
+        lambda w: w.send("PUT", f"/agents/{w.agent_id}", json={"status": "ACTIVE"}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/agents/{id:uuid}",
+        "agent.deleted",
+        lambda w: w.send("DELETE", f"/agents/{w.agent_id}"),
+        revokes="agent",
+    ),
+    # Liveness only: auditing heartbeats would drown the trail.
+    Case(
+        "POST",
+        "/api/v1/agents/{id:uuid}/heartbeat",
+        None,
+        lambda w: w.send("POST", f"/agents/{w.agent_id}/heartbeat", pak=w.agent_pak),
+    ),
+    Case(
+        "POST",
+        "/api/v1/agents/{id:uuid}/rotate-pak",
+        "pak.rotated",
+        lambda w: w.send("POST", f"/agents/{w.agent_id}/rotate-pak"),
+        revokes="agent",
+    ),
+    Case(
+        "POST",
+        "/api/v1/agents/{id:uuid}/labels",
+        "agent.label_added",
+        lambda w: w.send("POST", f"/agents/{w.agent_id}/labels", json={"label": "env:prod"}),
+        given=label_stack,
+        changes=True,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/agents/{id:uuid}/labels/{label:path}",
+        "agent.label_removed",
+        lambda w: w.send("DELETE", f"/agents/{w.agent_id}/labels/env:prod"),
+        given=label_both,
+        changes=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/agents/{id:uuid}/annotations",
+        "agent.annotation_added",
+        lambda w: w.send(
+            "POST", f"/agents/{w.agent_id}/annotations", json={"key": "tier", "value": "web"}
+        ),
+        given=annotate_stack,
+        changes=True,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/agents/{id:uuid}/annotations/{key:path}",
+        "agent.annotation_removed",
+        lambda w: w.send("DELETE", f"/agents/{w.agent_id}/annotations/tier"),
+        given=annotate_both,
+        changes=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/agents/{id:uuid}/targets",
+        "agent.target_added",
+        lambda w: w.send("POST", f"/agents/{w.agent_id}/targets", json={"stack_id": w.stack_id}),
+        changes=True,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/agents/{id:uuid}/targets/{stack_id:uuid}",
+        "agent.target_removed",
+        lambda w: w.send("DELETE", f"/agents/{w.agent_id}/targets/{w.stack_id}"),
+        given=associate_by_target,
+        changes=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/agents/{id:uuid}/events",
+        "agent_event.created",
+        lambda w: w.send(
+            "POST",
+            f"/agents/{w.agent_id}/events",
+            json={"deployment_object_id": w.object_id, "status": "SUCCESS"},
+            pak=w.agent_pak,
+        ),
+        given=associate_by_target,
+        changes=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/generators",
+        "generator.created",
+        lambda w: w.send("POST", "/generators", json={"name": "other-ci"}),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/generators/{id:uuid}",
+        "generator.updated",
+        lambda w: w.send("PUT", f"/generators/{w.generator_id}", json={"is_active": False}),
+        revokes="generator",
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/generators/{id:uuid}",
+        "generator.deleted",
+        lambda w: w.send("DELETE", f"/generators/{w.generator_id}"),
+        given=associate_by_target,
+        changes=True,
+        revokes="generator",
+    ),
+    Case(
+        "POST",
+        "/api/v1/generators/{id:uuid}/rotate-pak",
+        "pak.rotated",
+        lambda w: w.send("POST", f"/generators/{w.generator_id}/rotate-pak"),
+        revokes="generator",
+    ),
+    Case(
+        "POST",
+        "/api/v1/stacks",
+        "stack.created",
+        lambda w: w.send("POST", "/stacks", json={"name": "api"}, pak=w.generator_pak),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/stacks/{id:uuid}",
+        "stack.updated",
+        lambda w: w.send("PUT", f"/stacks/{w.stack_id}", json={"description": "the web tier"}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/stacks/{id:uuid}",
+        "stack.deleted",
+        lambda w: w.send("DELETE", f"/stacks/{w.stack_id}"),
+        given=associate_by_target,
+        changes=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/stacks/{id:uuid}/labels",
+        "stack.label_added",
+        lambda w: w.send("POST", f"/stacks/{w.stack_id}/labels", json={"label": "env:prod"}),
+        given=label_agent,
+        changes=True,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/stacks/{id:uuid}/labels/{label:path}",
+        "stack.label_removed",
+        lambda w: w.send("DELETE", f"/stacks/{w.stack_id}/labels/env:prod"),
+        given=label_both,
+        changes=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/stacks/{id:uuid}/annotations",
+        "stack.annotation_added",
+        lambda w: w.send(
+            "POST", f"/stacks/{w.stack_id}/annotations", json={"key": "tier", "value": "web"}
+        ),
+        given=annotate_agent,
+        changes=True,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/stacks/{id:uuid}/annotations/{key:path}",
+        "stack.annotation_removed",
+        lambda w: w.send("DELETE", f"/stacks/{w.stack_id}/annotations/tier"),
+        given=annotate_both,
+        changes=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/stacks/{id:uuid}/deployment-objects",
+        "deployment.created",
+        lambda w: w.send(
+            "POST",
+            f"/stacks/{w.stack_id}/deployment-objects",
+            json={"yaml_content": CONFIGMAP.format(name="app-2")},
+            pak=w.generator_pak,
+        ),
+        given=associate_by_target,
+        changes=True,
+    ),
+    # Verifies a key and changes nothing: a read that happens to be a POST in the contract.
+    Case(
+        "POST",
+        "/api/v1/auth/pak",
+        None,
+        lambda w: w.send("POST", "/auth/pak", pak=w.agent_pak),
+    ),
+]
+
+
+def test_every_mutating_route_has_a_case(api: Api) -> None:
+    served = {
+        (method, route.path)
+        for route in api.broker.app.routes
+        for method in getattr(route, "methods", ())
+        if method in MUTATING
+    }
+    covered = [(case.method, case.route) for case in CASES]
+    assert len(covered) == len(set(covered)), "one case per route"
+    assert served == set(covered)
+
+
+async def audit_count(w: World, action: str) -> int:
+    return len(await w.api.audit(action=action))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.route}")
+async def test_mutating_route_audits_invalidates_and_revokes(api: Api, case: Case) -> None:
+    w = await make_world(api)
+    await case.given(w)
+    before = await w.poll()
+    assert before.status_code == 200, before.text
+    # Both keys are verified (and so cached) before the call.
+    assert (await w.send("POST", "/auth/pak", pak=w.generator_pak)).status_code == 200
+    audited_before = 0 if case.action is None else await audit_count(w, case.action)
+    trail_before = await api.count(tables.audit_logs)
+
+    response = await case.call(w)
+
+    assert response.status_code < 300, response.text
+    if case.action is None:
+        assert await api.count(tables.audit_logs) == trail_before
+    else:
+        assert await audit_count(w, case.action) == audited_before + 1
+    if case.changes:
+        after = await w.poll(etag=before.headers["etag"])
+        assert after.status_code == 200, "a stale ETag was answered 304 after the change"
+        assert after.headers["etag"] != before.headers["etag"]
+    if case.revokes is not None:
+        pak = w.agent_pak if case.revokes == "agent" else w.generator_pak
+        assert (await w.send("POST", "/auth/pak", pak=pak)).status_code == 401
+
+
+def context(api: Api) -> Context:
+    ctx: Context = api.broker.app.state.ctx
+    return ctx
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_nothing_declared_in_a_rolled_back_unit_of_work_survives(api: Api) -> None:
+    ctx = context(api)
+    agent_id = uuid.uuid4()
+    ctx.versions.remember(agent_id, full=False, etag='"kept"', token=ctx.versions.token(agent_id))
+    forgotten: list[str] = []
+    ctx_spy = Context(
+        database=ctx.database,
+        data_dir=ctx.data_dir,
+        forget_pak=forgotten.append,
+        versions=ctx.versions,
+        objects=ctx.objects,
+    )
+    with pytest.raises(Boom):
+        async with ctx_spy.work(None) as w:
+            await w.audit("test.rolled_back", "test", None)
+            await w.emit(events.Event(event_type="stack.created", data={"name": "web"}))
+            await w.state_changed(agent_id)
+            await w.revoked("0" * 64)
+            raise Boom
+    assert await api.count(tables.audit_logs, tables.audit_logs.c.action == "test.rolled_back") == 0
+    assert await api.count(tables.event_outbox) == 0
+    assert ctx.versions.etag(agent_id, full=False) == '"kept"'
+    assert forgotten == []
+
+
+async def test_a_committed_unit_of_work_writes_everything_then_forgets(api: Api) -> None:
+    ctx = context(api)
+    agent_id = uuid.uuid4()
+    ctx.versions.remember(agent_id, full=False, etag='"old"', token=ctx.versions.token(agent_id))
+    forgotten: list[str] = []
+    ctx_spy = Context(
+        database=ctx.database,
+        data_dir=ctx.data_dir,
+        forget_pak=forgotten.append,
+        versions=ctx.versions,
+        objects=ctx.objects,
+    )
+    async with ctx_spy.work(None) as w:
+        await w.audit("test.committed", "test", None, {"n": 1})
+        await w.emit(events.Event(event_type="stack.created", data={"name": "web"}))
+        await w.state_changed(agent_id)
+        await w.revoked("a" * 64)
+        await w.revoked("a" * 64)
+        await w.revoked(None)
+        # Nothing is forgotten while the transaction may still roll back.
+        assert forgotten == []
+        assert ctx.versions.etag(agent_id, full=False) == '"old"'
+    assert forgotten == ["a" * 64]
+    assert ctx.versions.etag(agent_id, full=False) is None
+    trail = await api.audit(action="test.committed")
+    assert [(entry["actor_type"], entry["details"]) for entry in trail] == [("system", {"n": 1})]
+    async with ctx.database.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(tables.event_outbox.c.event_type, tables.event_outbox.c.data)
+            )
+        ).all()
+    assert [(row.event_type, row.data) for row in rows] == [("stack.created", {"name": "web"})]
