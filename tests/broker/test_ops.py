@@ -4,12 +4,12 @@ Covers /healthz; /readyz when migrated, with a pending migration (503 ``migratio
 with an unreachable database (503); /metrics in Prometheus text labelled by route template, never
 by raw ids; the X-Request-ID header (generated or echoed); /docs/openapi.json describing every
 route of the app with security on every /api/v1 operation and the reference's operationIds,
-paths and methods for the routes built so far; and /swagger-ui served entirely from local assets.
+paths, methods, success codes and parameters for the routes built so far (checked against the
+contract facts in tests/contract); and /swagger-ui served entirely from local assets.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import uuid
@@ -23,23 +23,31 @@ import sqlalchemy as sa
 from brokkr.broker.api.observability import Observability
 from brokkr.broker.app import create_app
 from brokkr.broker.settings import load
+from tests import contract
 from tests.broker.conftest import Api, assert_error
 
-# shared/ sits beside the repository, in development and in CI alike.
-REFERENCE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "brokkr-v1.openapi.json"
-)
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-# Reference routes of the agents API that later work packages add.
+# Reference paths (and everything below them) of features that later work packages add; every
+# other reference operation must be served as the contract describes it.
 NOT_BUILT_YET = (
-    "target-state",
-    "stacks",
-    "targets",
-    "events",
-    "health",
-    "work-orders",
-    "webhooks",
-    "diagnostics",
+    "/admin/config",
+    "/admin/ws",
+    "/agents/{agent_id}/webhooks",
+    "/agents/{agent_id}/work-orders",
+    "/agents/{id}/diagnostics",
+    "/agents/{id}/health-status",
+    "/deployment-objects/{id}/diagnostics",
+    "/deployment-objects/{id}/health",
+    "/diagnostics",
+    "/stacks/{id}/events",
+    "/stacks/{id}/health",
+    "/stacks/{id}/logs",
+    "/stacks/{stack_id}/deployment-objects/from-template",
+    "/templates",
+    "/webhook-deliveries",
+    "/webhooks",
+    "/work-order-log",
+    "/work-orders",
 )
 
 
@@ -225,10 +233,10 @@ async def test_openapi_operation_ids_are_unique(api: Api) -> None:
 async def test_every_api_operation_declares_pak_security(api: Api) -> None:
     document = await openapi(api)
     schemes = document["components"]["securitySchemes"]
-    assert set(schemes) >= {"admin_pak", "agent_pak", "generator_pak"}
-    for scheme in ("admin_pak", "agent_pak", "generator_pak"):
-        assert schemes[scheme]["type"] == "apiKey"
-        assert schemes[scheme]["in"] == "header" and schemes[scheme]["name"] == "Authorization"
+    reference = contract.load()["securitySchemes"]
+    assert set(reference) == {"admin_pak", "agent_pak", "generator_pak"}
+    for name, scheme in reference.items():
+        assert {key: schemes[name].get(key) for key in scheme} == scheme, name
     for (method, path), operation in documented_operations(document).items():
         if not path.startswith("/api/v1"):
             continue
@@ -238,29 +246,59 @@ async def test_every_api_operation_declares_pak_security(api: Api) -> None:
             assert set(requirement) <= set(schemes), (method, path, requirement)
 
 
-def reference_operations_built_so_far() -> dict[str, tuple[str, str]]:
-    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
-    assert [server["url"] for server in reference["servers"]] == ["/api/v1"]
-    built: dict[str, tuple[str, str]] = {}
-    for path, item in reference["paths"].items():
-        segments = path.strip("/").split("/")
-        if segments[0] == "agents":
-            if any(part.startswith(NOT_BUILT_YET) for part in segments[1:]):
-                continue
-        elif path not in ("/auth/pak", "/admin/audit-logs") and segments[0] != "generators":
-            continue
-        for method, operation in item.items():
-            built[operation["operationId"]] = (method.upper(), "/api/v1" + path)
-    return built
+def under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
-async def test_reference_operation_ids_exist_with_same_path_and_method(api: Api) -> None:
+def reference_operations_built_so_far() -> dict[str, dict[str, Any]]:
+    facts = contract.load()
+    assert facts["servers"] == ["/api/v1"]
+    operations: list[dict[str, Any]] = facts["operations"]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))
+    for prefix in NOT_BUILT_YET:  # a misspelt entry would hide nothing and mean nothing
+        assert any(under(op["path"], prefix) for op in operations), prefix
+    return {
+        op["operationId"]: op
+        for op in operations
+        if not any(under(op["path"], prefix) for prefix in NOT_BUILT_YET)
+    }
+
+
+def differences(
+    reference: dict[str, Any], where: tuple[str, str], ours: dict[str, Any]
+) -> list[str]:
+    """How our documented operation at ``where`` departs from the reference operation."""
+    expected = (reference["method"], "/api/v1" + reference["path"])
+    if where != expected:
+        return [f"served as {where}, contract says {expected}"]
+    found = []
+    success = sorted(int(code) for code in ours.get("responses", {}) if code.startswith("2"))
+    if success != reference["success"]:
+        found.append(f"success codes {success}, contract says {reference['success']}")
+    parameters: dict[str, set[str]] = {}
+    for parameter in ours.get("parameters", []):
+        parameters.setdefault(parameter["in"], set()).add(parameter["name"])
+    for location, names in reference["parameters"].items():
+        if missing := set(names) - parameters.get(location, set()):
+            found.append(f"{location} parameters {sorted(missing)} missing")
+    return found
+
+
+async def test_reference_operations_are_served_as_the_contract_states(api: Api) -> None:
     expected = reference_operations_built_so_far()
     assert {"list_agents", "search_agent", "verify_pak", "list_audit_logs"} <= set(expected)
-    assert "get_target_state" not in expected
-    ours = {op["operationId"]: key for key, op in documented_operations(await openapi(api)).items()}
-    missing = {op_id: where for op_id, where in expected.items() if ours.get(op_id) != where}
-    assert not missing, {op_id: (where, ours.get(op_id)) for op_id, where in missing.items()}
+    assert {"get_target_state", "create_stack", "add_target", "create_event"} <= set(expected)
+    assert not {"create_template", "create_work_order", "create_webhook"} & set(expected)
+    ours = {
+        op["operationId"]: (key, op)
+        for key, op in documented_operations(await openapi(api)).items()
+    }
+    wrong = {
+        op_id: differences(reference, *ours[op_id]) if op_id in ours else ["not documented"]
+        for op_id, reference in expected.items()
+    }
+    assert not {op_id: found for op_id, found in wrong.items() if found}
 
 
 # --- Swagger UI ---------------------------------------------------------------------------------
