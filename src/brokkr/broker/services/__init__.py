@@ -1,5 +1,6 @@
-"""Use cases. Each function owns its transaction: the change and its audit record commit together
-(D11, D15); row-level access is decided here through ``domain.access``. No HTTP, no SQL."""
+"""Use cases. A use case that changes anything opens one unit of work (``ctx.work(caller)``,
+``work.py``): the change, its audit record, its change notices and its outgoing events commit
+together (D11, D15). Row-level access is decided here through ``domain.access``. No HTTP, no SQL."""
 
 from brokkr.broker.services import (
     admin,
