@@ -9,7 +9,7 @@ with lightkube and nothing else. Each phase starts on an empty cluster (``create
 repeated on the converged one (``reapply``, what the periodic full reconcile does); rounds
 alternate bare and agent. Prints objects/s per phase, ``ratio agent/bare`` (time; target <= 1.5)
 and the process peak RSS (``resource.getrusage``; it includes the fake server and its store).
-No PostgreSQL and no broker: the owner id is given, so the reconcile never calls the broker.
+No PostgreSQL and no broker: the reconcile is given an agent id, as the runtime loop gives it.
 The exit status is 1 when an agent reconcile fails.
 
 Run:  .venv/bin/python bench/agent_apply.py --help
@@ -131,12 +131,12 @@ async def agent_round(kubeconfig: Path, content: str) -> dict[str, float]:
     cluster = await kube.connect(settings)
     try:
         await cluster.ping()  # warm the connection
-        reconciler = reconcile.build(settings, cluster, owner_id=uuid.uuid4())
+        reconciler, agent_id = reconcile.Reconciler(settings, cluster), uuid.uuid4()
         obj = deployment_object(content)
         failures: list[str] = []
 
         async def apply_all() -> None:
-            for outcome in await reconciler([obj], full=True):
+            for outcome in await reconciler([obj], agent_id=agent_id):
                 if not outcome.success:
                     failures.append(outcome.message or "failed")
 

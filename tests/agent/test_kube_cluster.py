@@ -14,8 +14,8 @@ from brokkr.agent import kube
 from brokkr.agent.inventory import Inventory
 from brokkr.agent.kube import KubeCluster, KubeError
 from brokkr.agent.kube.client import KubeClient, load_config
-from brokkr.agent.loop import StartupError
 from brokkr.agent.manifests import ObjectRef
+from brokkr.agent.outcomes import StartupError
 from brokkr.agent.settings import AgentSection, Settings
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 

@@ -1,11 +1,12 @@
 """The agent runtime against a real ``brokkr serve`` subprocess (SQLite), with real probes.
 
 Covers: the agent finds its id and heartbeats (``last_heartbeat`` set); nothing is applied while
-INACTIVE; after activation reconcile runs once with the new object, SUCCESS is reported and the
-incremental target state is then empty; 304 polls do not reconcile; a FAILURE is reported and
-retried after a backoff; the full poll re-applies after ``reconcile_interval``; with the broker
-unreachable the probes stay up (/healthz 200, /readyz 503) and the agent recovers by itself; a
-stop during a slow reconcile lets it finish and report; a wrong agent name fails start-up.
+INACTIVE; after activation reconcile runs once with the new object as this agent (the id found at
+start-up), SUCCESS is reported and the incremental target state is then empty; 304 polls do not
+reconcile; a FAILURE is reported and retried after a backoff; the full poll re-applies after
+``reconcile_interval``; with the broker unreachable the probes stay up (/healthz 200, /readyz 503)
+and the agent recovers by itself; a stop during a slow reconcile lets it finish and report; a
+wrong agent name fails start-up.
 
 Test seams, not mocks: ``Cluster`` (ping returns a flag), ``Recorder`` (a reconcile callable that
 records its calls) and ``Gate`` (a TCP relay in front of the broker that can be shut).
@@ -22,8 +23,8 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from brokkr.agent.loop import StartupError, run_agent
-from brokkr.agent.outcomes import Outcome
+from brokkr.agent.loop import run_agent
+from brokkr.agent.outcomes import Outcome, StartupError
 from brokkr.agent.settings import AgentSection, Settings
 from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
@@ -42,16 +43,19 @@ class Cluster:
 
 
 class Recorder:
-    """Records each call; ``fail_first`` calls fail; ``delay`` makes each call slow."""
+    """Records each call (object ids, agent id); ``fail_first`` calls fail; ``delay`` makes each
+    call slow."""
 
     def __init__(self, *, fail_first: int = 0, delay: float = 0.0) -> None:
-        self.calls: list[tuple[list[uuid.UUID], bool]] = []
+        self.calls: list[tuple[list[uuid.UUID], uuid.UUID]] = []
         self.finished = 0
         self.fail_first = fail_first
         self.delay = delay
 
-    async def __call__(self, objects: list[wire.DeploymentObject], *, full: bool) -> list[Outcome]:
-        self.calls.append(([obj.id for obj in objects], full))
+    async def __call__(
+        self, objects: list[wire.DeploymentObject], *, agent_id: uuid.UUID
+    ) -> list[Outcome]:
+        self.calls.append(([obj.id for obj in objects], agent_id))
         await asyncio.sleep(self.delay)
         success = len(self.calls) > self.fail_first
         self.finished += 1
@@ -247,7 +251,7 @@ async def test_applies_once_after_activation_and_reports_success(
         await asyncio.sleep(1.0)
         metrics = (await probe(settings, "/metrics")).text
         assert (await probe(settings, "/readyz")).status_code == 200
-    assert recorder.calls == [([obj.id], False)]
+    assert recorder.calls == [([obj.id], world.agent.id)]
     (event,) = await world.events()
     assert (event.deployment_object_id, event.status) == (obj.id, "SUCCESS")
     async with AsyncBrokkrClient(broker[0], world.pak) as agent_client:
@@ -270,7 +274,7 @@ async def test_failure_is_reported_and_retried_with_backoff(
         await eventually(retried)
     failure = next(event for event in await world.events() if event.status == "FAILURE")
     assert failure.message == "apply failed: boom"
-    assert recorder.calls[:2] == [([obj.id], False), ([obj.id], False)]
+    assert recorder.calls[:2] == [([obj.id], world.agent.id)] * 2
 
 
 async def test_full_poll_reapplies_after_the_reconcile_interval(
@@ -282,10 +286,10 @@ async def test_full_poll_reapplies_after_the_reconcile_interval(
     async with running(world.settings(broker[0], reconcile_interval=1.0), recorder):
 
         async def reapplied() -> bool:
-            return ([obj.id], True) in recorder.calls
+            # The incremental polls answer 304 after the SUCCESS: only the full poll re-applies.
+            return recorder.calls.count(([obj.id], world.agent.id)) >= 2
 
         await eventually(reapplied, timeout=5.0)
-    assert recorder.calls[0] == ([obj.id], False)
 
 
 async def test_broker_outage_keeps_probes_up_and_recovers(
@@ -318,7 +322,7 @@ async def test_broker_outage_keeps_probes_up_and_recovers(
         await eventually(ready)
 
         async def applied() -> bool:
-            return ([obj.id], False) in recorder.calls
+            return ([obj.id], world.agent.id) in recorder.calls
 
         await eventually(applied)
     await gate.shut()

@@ -110,7 +110,7 @@ async def cluster(settings: Settings) -> AsyncIterator[KubeCluster]:
 async def run(
     cluster: KubeCluster, settings: Settings, obj: wire.DeploymentObject, owner: UUID = AGENT
 ) -> Outcome:
-    [outcome] = await reconcile.build(settings, cluster, owner_id=owner)([obj], full=False)
+    [outcome] = await reconcile.Reconciler(settings, cluster)([obj], agent_id=owner)
     assert outcome.deployment_object_id == obj.id
     return outcome
 

@@ -3,7 +3,8 @@
 Covers defaults; precedence defaults < TOML file < ``BROKKR__AGENT__*``; required PAK, agent name
 and cluster name failing with the variable named; the broker's variables (and
 ``BROKKR_CONFIG_FILE``, ``BROKKR__DATA_DIR``, telemetry) in the same environment being ignored;
-bad values naming the dotted key; the kubeconfig fallback to ``KUBECONFIG``.
+bad values naming the dotted key; the kubeconfig fallback to ``KUBECONFIG``; the reference Helm
+chart's variables for features this agent does not have being ignored.
 """
 
 from __future__ import annotations
@@ -129,15 +130,17 @@ def test_kubeconfig_path_falls_back_to_kubeconfig_variable(
 
 
 def test_reference_helm_chart_variables_are_accepted() -> None:
+    # WebSocket, deployment health and kube-event settings: features this agent does not have.
     chart = {
         **REQUIRED,
         "BROKKR__AGENT__BROKER_URL": "http://brokkr-broker:3000",
         "BROKKR__AGENT__POLLING_INTERVAL": "30",
         "BROKKR__AGENT__WS_URL": "ws://brokkr-broker:3000/internal/ws/agent",
+        "BROKKR__AGENT__WS_FORCE_REST": "true",
         "BROKKR__AGENT__DEPLOYMENT_HEALTH_ENABLED": "false",
         "BROKKR__AGENT__DEPLOYMENT_HEALTH_INTERVAL": "60",
+        "BROKKR__AGENT__KUBE_EVENT_UID_CACHE_CAP": "20000",
         "BROKKR__TELEMETRY__ENABLED": "false",
     }
     agent = settings.load(environ=chart).agent
-    assert agent.deployment_health_enabled is False
-    assert agent.ws_url == "ws://brokkr-broker:3000/internal/ws/agent"
+    assert (agent.broker_url, agent.polling_interval) == ("http://brokkr-broker:3000", 30.0)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from brokkr.agent import backoff, decisions
-from brokkr.agent.outcomes import Cluster, Outcome, Reconcile
+from brokkr.agent.outcomes import Cluster, Outcome, Reconcile, StartupError
 from brokkr.agent.probes import Health, Metrics, ProbeServer
 from brokkr.agent.settings import Settings
 from brokkr.client import (
@@ -38,10 +38,6 @@ log = logging.getLogger(__name__)
 ACTIVE = "ACTIVE"
 Tick = Callable[[], Awaitable[None]]
 Task = asyncio.Task[None]
-
-
-class StartupError(Exception):
-    """The agent cannot start (wrong name, rejected PAK, broker never reachable)."""
 
 
 async def run_agent(
@@ -258,14 +254,14 @@ class Runtime:
         if state.objects is None:
             return
         self.etag = state.etag
-        await self.apply(state.objects, full=False)
+        await self.apply(state.objects)
 
     async def full_poll(self) -> None:
         """Everything the agent should run, re-applied to correct drift (D23, flaw 5)."""
         if not self.active:
             return
         state = await self.fetch(full=True, etag=None)
-        await self.apply(state.objects or [], full=True)
+        await self.apply(state.objects or [])
 
     def retry_due(self) -> bool:
         now = datetime.now(UTC)
@@ -287,8 +283,9 @@ class Runtime:
         self.health.counts["polls"] += 1
         return state
 
-    async def apply(self, objects: list[wire.DeploymentObject], *, full: bool) -> None:
+    async def apply(self, objects: list[wire.DeploymentObject]) -> None:
         """Reconcile the newest object per stack that is not backing off; report outcomes."""
+        assert self.agent is not None  # noqa: S101 - only polled once active
         now = datetime.now(UTC)
         latest = decisions.latest_per_stack(objects)
         # Objects no longer served (superseded, deleted, or reported) stop being tracked.
@@ -299,7 +296,7 @@ class Runtime:
             return
         async with self.reconciling:
             started = time.perf_counter()
-            outcomes = await self.reconcile(due, full=full)
+            outcomes = await self.reconcile(due, agent_id=self.agent.id)
             self.metrics.kubernetes_operations.labels(operation="reconcile").inc()
             self.metrics.kubernetes_operation_duration.labels(operation="reconcile").observe(
                 time.perf_counter() - started

@@ -15,6 +15,7 @@ import sys
 
 from brokkr.agent import loop
 from brokkr.agent import settings as agent_settings
+from brokkr.agent.outcomes import StartupError
 from brokkr.common import logging as brokkr_logging
 from brokkr.common.settings import SettingsError
 
@@ -41,7 +42,7 @@ async def _run(settings: agent_settings.Settings) -> int:
         running.add_signal_handler(signum, _request_stop, stop, signum)
     try:
         await _run_with_cluster(settings, stop)
-    except loop.StartupError as exc:
+    except StartupError as exc:
         log.error("agent cannot start: %s", exc)
         return 1
     finally:
@@ -62,7 +63,7 @@ async def _run_with_cluster(settings: agent_settings.Settings, stop: asyncio.Eve
     cluster = await kube.connect(settings)
     try:
         await loop.run_agent(
-            settings, cluster=cluster, reconcile=reconcile.build(settings, cluster), stop=stop
+            settings, cluster=cluster, reconcile=reconcile.Reconciler(settings, cluster), stop=stop
         )
     finally:
         await cluster.aclose()

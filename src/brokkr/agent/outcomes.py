@@ -2,7 +2,8 @@
 
 ``brokkr.agent.loop`` drives a ``Cluster`` (reachability) and a ``Reconcile`` callable (apply
 deployment objects); ``brokkr.agent.kube`` and ``brokkr.agent.reconcile`` provide the real ones,
-tests small stand-ins. Neither side imports the other: both import this module.
+tests small stand-ins. Neither side imports the other: both import this module (and
+``StartupError``, which either side raises when the agent cannot start).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from uuid import UUID
 import msgspec
 
 from brokkr.common import wire
+
+
+class StartupError(Exception):
+    """The agent cannot start (wrong name, rejected PAK, broker never reachable, no kubeconfig)."""
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,11 +36,9 @@ class Cluster(Protocol):
 
 
 class Reconcile(Protocol):
-    async def __call__(self, objects: list[wire.DeploymentObject], *, full: bool) -> list[Outcome]:
-        """Make the cluster match ``objects`` (the newest object of each stack, newest first).
-
-        ``full`` is True for the periodic drift-correcting pass over everything the agent
-        should run, False for the incremental pass over what changed. One outcome per object
-        that was acted on.
-        """
+    async def __call__(
+        self, objects: list[wire.DeploymentObject], *, agent_id: UUID
+    ) -> list[Outcome]:
+        """Make the cluster match ``objects`` (the newest object of each stack, newest first)
+        as agent ``agent_id``, the owner stamped on and pruned by; one outcome per object."""
         ...

@@ -1,12 +1,13 @@
 """Apply deployment objects to the cluster: the ``Reconcile`` the runtime loop calls.
 
-Per deployment object (the newest of its stack): parse, stamp ownership (D23), apply Namespaces
-and CRDs, validate everything else with a server-side dry run (an invalid object fails the
-deployment object before anything else is applied, and rolls back the namespaces it created),
-apply in dependency order, prune what the stack's previous inventory held and this one does
-not, record the new inventory. A deletion marker (D13) prunes the whole stack and drops its
-inventory. Nothing escapes as an exception: every failure becomes a failed ``Outcome`` carrying
-the API server's reason; retryable API errors (429, 5xx, timeouts) are first retried with backoff.
+Per deployment object (the loop passes the newest of each stack only): parse, stamp ownership by
+the agent id the loop passes (D23), apply Namespaces and CRDs, validate everything else with a
+server-side dry run (an invalid object fails the deployment object before anything else is
+applied, and rolls back the namespaces it created), apply in dependency order, prune what the
+stack's previous inventory held and this one does not, record the new inventory. A deletion
+marker (D13) prunes the whole stack and drops its inventory. Nothing escapes as an exception:
+every failure becomes a failed ``Outcome`` carrying the API server's reason; retryable API errors
+(429, 5xx, timeouts) are first retried with backoff.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from brokkr.agent import backoff, decisions, inventory, manifests
+from brokkr.agent import backoff, inventory, manifests
 from brokkr.agent.inventory import Inventory, InventoryError
 from brokkr.agent.kube import KubeCluster, KubeError, prune
 from brokkr.agent.manifests import ManifestError, ObjectRef
-from brokkr.agent.outcomes import Outcome, Reconcile
+from brokkr.agent.outcomes import Outcome
 from brokkr.agent.settings import Settings
-from brokkr.client import AsyncBrokkrClient, Retry
 from brokkr.common import wire
 
 log = logging.getLogger(__name__)
@@ -35,25 +35,21 @@ ATTEMPTS = 4
 MAX_RETRY_DELAY = 10.0
 
 
-def build(settings: Settings, cluster: KubeCluster, *, owner_id: UUID | None = None) -> Reconcile:
-    """Without ``owner_id`` the agent's id is looked up on the broker at the first reconcile
-    (by then the runtime loop has found the agent, so the broker is reachable)."""
-    return Reconciler(settings, cluster, owner_id=owner_id)
-
-
 class Reconciler:
-    def __init__(self, settings: Settings, cluster: KubeCluster, *, owner_id: UUID | None) -> None:
+    """A ``Reconcile``: every call re-applies what it is given, which is what corrects drift."""
+
+    def __init__(self, settings: Settings, cluster: KubeCluster) -> None:
         self.settings = settings
         self.cluster = cluster
-        self._owner_id = owner_id
 
-    async def __call__(self, objects: list[wire.DeploymentObject], *, full: bool) -> list[Outcome]:
-        # ``full`` changes nothing here: every call re-applies, which is what corrects drift.
-        return [await self.reconcile_one(obj) for obj in decisions.latest_per_stack(objects)]
+    async def __call__(
+        self, objects: list[wire.DeploymentObject], *, agent_id: UUID
+    ) -> list[Outcome]:
+        return [await self.reconcile_one(obj, agent_id) for obj in objects]
 
-    async def reconcile_one(self, obj: wire.DeploymentObject) -> Outcome:
+    async def reconcile_one(self, obj: wire.DeploymentObject, owner_id: UUID) -> Outcome:
         try:
-            message = await self._with_retries(obj)
+            message = await self._with_retries(obj, owner_id)
         except (ManifestError, KubeError, InventoryError) as exc:
             log.warning("deployment object %s failed: %s", obj.id, exc)
             return Outcome(deployment_object_id=obj.id, success=False, message=str(exc))
@@ -62,13 +58,13 @@ class Reconciler:
             return Outcome(deployment_object_id=obj.id, success=False, message=f"internal: {exc}")
         return Outcome(deployment_object_id=obj.id, success=True, message=message)
 
-    async def _with_retries(self, obj: wire.DeploymentObject) -> str:
+    async def _with_retries(self, obj: wire.DeploymentObject, owner_id: UUID) -> str:
         config = self.settings.agent
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 if obj.is_deletion_marker:
-                    return await self._delete_stack(obj)
-                return await self._apply(obj)
+                    return await self._delete_stack(obj, owner_id)
+                return await self._apply(obj, owner_id)
             except KubeError as exc:
                 if not exc.retryable or attempt == ATTEMPTS:
                     raise
@@ -81,8 +77,7 @@ class Reconciler:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _apply(self, obj: wire.DeploymentObject) -> str:
-        owner_id = await self.owner_id()
+    async def _apply(self, obj: wire.DeploymentObject, owner_id: UUID) -> str:
         documents = manifests.parse(obj.yaml_content)
         stamped = [
             manifests.stamp(
@@ -165,8 +160,7 @@ class Reconciler:
             except KubeError as exc:
                 log.warning("rolling back namespace %s failed: %s", name, exc)
 
-    async def _delete_stack(self, obj: wire.DeploymentObject) -> str:
-        owner_id = await self.owner_id()
+    async def _delete_stack(self, obj: wire.DeploymentObject, owner_id: UUID) -> str:
         store = self.cluster.inventories
         previous = await store.read(owner_id=owner_id, stack_id=obj.stack_id)
         if previous is None:
@@ -197,18 +191,6 @@ class Reconciler:
             newly_created_namespaces=created,
             undeleted=undeleted,
         )
-
-    async def owner_id(self) -> UUID:
-        if self._owner_id is None:
-            config = self.settings.agent
-            async with AsyncBrokkrClient(
-                config.broker_url, config.pak, retry=Retry(attempts=1)
-            ) as client:
-                agent = await client.agents.search(
-                    name=config.agent_name, cluster_name=config.cluster_name
-                )
-            self._owner_id = agent.id
-        return self._owner_id
 
 
 def _is_namespace_in(ref: ObjectRef, names: list[str]) -> bool:

@@ -29,6 +29,18 @@ FOREIGN_SECTIONS = (
     "retention",
     "telemetry",
 )
+# The reference agent's keys for what this agent does not have (the WebSocket channel, deployment
+# health checks, kube-event tailing): its Helm chart sets some, so they are ignored, not rejected.
+IGNORED_VARIABLES = frozenset(
+    f"BROKKR__AGENT__{key}"
+    for key in (
+        "WS_URL",
+        "WS_FORCE_REST",
+        "DEPLOYMENT_HEALTH_ENABLED",
+        "DEPLOYMENT_HEALTH_INTERVAL",
+        "KUBE_EVENT_UID_CACHE_CAP",
+    )
+)
 
 # Required keys without a usable default, with the variable an operator sets for each.
 _REQUIRED = {
@@ -55,11 +67,6 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     kubeconfig_path: str | None = None
     # Attempts of the start-up broker wait; the probes keep serving meanwhile (flaw 18).
     max_retries: Annotated[int, msgspec.Meta(ge=1)] = 60
-    deployment_health_enabled: bool = True
-    deployment_health_interval: Seconds = 60.0
-    ws_force_rest: bool = False
-    ws_url: str | None = None
-    kube_event_uid_cache_cap: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     # D23: an unchanged stack is re-applied this often, correcting drift (flaw 5).
     reconcile_interval: Seconds = 300.0
     # Capped exponential backoff with full jitter, for broker calls and failed applies.
@@ -83,13 +90,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 def load(*, config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults < TOML file (``config_file`` only) < ``BROKKR__*`` variables.
 
-    ``BROKKR_CONFIG_FILE`` names the broker's file, so the agent ignores it. Raises
-    ``SettingsError`` naming every missing required variable.
+    ``BROKKR_CONFIG_FILE`` names the broker's file, so the agent ignores it, as it does
+    ``IGNORED_VARIABLES``. Raises ``SettingsError`` naming every missing required variable.
     """
     env = os.environ if environ is None else environ
+    ignored = {layered.CONFIG_FILE_ENV, *IGNORED_VARIABLES}
     settings = layered.load(
         Settings,
-        environ={k: v for k, v in env.items() if k != layered.CONFIG_FILE_ENV},
+        environ={k: v for k, v in env.items() if k.upper() not in ignored},
         config_file=config_file,
         foreign_sections=FOREIGN_SECTIONS,
     )

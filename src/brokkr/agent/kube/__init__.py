@@ -14,7 +14,7 @@ from brokkr.agent.kube.discovering import Discovery
 from brokkr.agent.kube.errors import KubeError
 from brokkr.agent.kube.inventories import Inventories
 from brokkr.agent.kube.pruning import PruneResult, prune
-from brokkr.agent.loop import StartupError
+from brokkr.agent.outcomes import StartupError
 from brokkr.agent.settings import Settings
 
 __all__ = [
