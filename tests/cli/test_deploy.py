@@ -223,7 +223,9 @@ def deploying(cli: Cli, fleet: Fleet, *options: str) -> Iterator[Future[Result]]
         yield pool.submit(cli, "deploy", *args, pak=fleet.generator_pak, input=SERVICE)
 
 
-def report(broker: Broker, agent: Agent, stack: wire.Stack, status: str, message: str) -> UUID:
+def report(
+    broker: Broker, agent: Agent, stack: wire.Stack, status: wire.EventStatus, message: str
+) -> UUID:
     """Play the agent: poll the target state until the stack's object shows up, then report."""
     deadline = time.monotonic() + REPORT_DEADLINE
     with BrokkrClient(broker.url, agent.pak) as as_agent:
@@ -234,8 +236,7 @@ def report(broker: Broker, agent: Agent, stack: wire.Stack, status: str, message
                 as_agent.agents.report_event(
                     agent.id, deployment_object_id=mine[-1].id, status=status, message=message
                 )
-                object_id: UUID = mine[-1].id
-                return object_id
+                return mine[-1].id
             time.sleep(0.1)
     raise AssertionError(f"{agent.name} never received the deployment")
 

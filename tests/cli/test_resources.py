@@ -507,7 +507,8 @@ def test_events_list_and_get(cli: Cli, broker: Broker, admin: BrokkrClient) -> N
         admin.agents.add_target(each.id, stack.id)
     deployed = admin.stacks.deploy(stack.id, MANIFEST)
     reported = {}
-    for each, status in ((agent, "SUCCESS"), (other, "FAILURE")):
+    outcomes: list[tuple[Agent, wire.EventStatus]] = [(agent, "SUCCESS"), (other, "FAILURE")]
+    for each, status in outcomes:
         with BrokkrClient(broker.url, each.pak) as as_agent:
             reported[each.id] = as_agent.agents.report_event(
                 each.id, deployment_object_id=deployed.id, status=status, message=f"{status} here"

@@ -13,12 +13,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Unpack
 
 import pytest
 
 from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
+from brokkr.client.client import ClientOptions
 from tests.cli.serving import running_broker
 from tests.conftest import create_postgres_database, drop_postgres_database
 
@@ -32,7 +33,9 @@ class LiveBroker:
     admin_pak: str
 
     @asynccontextmanager
-    async def client(self, pak: str | None, **options: Any) -> AsyncIterator[AsyncBrokkrClient]:
+    async def client(
+        self, pak: str | None, **options: Unpack[ClientOptions]
+    ) -> AsyncIterator[AsyncBrokkrClient]:
         """A client on this broker with ``pak``; closed on exit."""
         options.setdefault("retry", Retry(attempts=2, backoff=0.01))
         async with AsyncBrokkrClient(self.url, pak, **options) as client:

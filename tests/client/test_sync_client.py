@@ -3,7 +3,8 @@
 Covers whoami, creating a stack, deploying to it, listing and reading back, from plain sync code;
 the same typed exceptions as the async client (404, 409, 422, 401, connection refused); paging
 iterators returning lists; ``close()`` being idempotent, also as a context manager, and leaving
-no thread behind; and use from inside a running event loop (an ``async def`` test).
+no thread behind; use from inside a running event loop (an ``async def`` test); and a blocking
+twin for every method of every async resource.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from brokkr.client import (
     Unauthorized,
     ValidationFailed,
 )
+from brokkr.client.blocking import BlockingMethod
 from brokkr.common import wire
 from tests.cli.serving import free_port
 from tests.client.conftest import LiveBroker, manifest, unique
@@ -142,3 +144,13 @@ def test_calls_after_close_raise_a_brokkr_error(live_broker: LiveBroker) -> None
     client.close()
     with pytest.raises(BrokkrError, match="closed"):
         client.auth.whoami()
+
+
+def test_every_async_resource_method_has_a_blocking_twin() -> None:
+    with BrokkrClient(f"http://127.0.0.1:{free_port()}") as client:
+        resources = {name: r for name, r in vars(client._client).items() if name[0] != "_"}
+        assert len(resources) == 7
+        for name, resource in resources.items():
+            twin = vars(type(getattr(client, name)))
+            methods = {m for m in dir(resource) if m[0] != "_" and callable(getattr(resource, m))}
+            assert methods == {m for m in methods if isinstance(twin.get(m), BlockingMethod)}, name

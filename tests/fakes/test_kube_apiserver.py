@@ -473,14 +473,14 @@ async def test_dry_run_create(api: httpx.AsyncClient, kube: FakeKubeApiServer) -
     assert kube.get("ConfigMap", "dry", "default") is None
 
 
-def _owned_by(owner: Obj, name: str, **extra: str) -> Obj:
+def _owned_by(owner: Obj, name: str) -> Obj:
     ref = {
         "apiVersion": owner["apiVersion"],
         "kind": owner["kind"],
         "name": owner["metadata"]["name"],
         "uid": owner["metadata"]["uid"],
     }
-    obj = configmap(name, **extra)
+    obj = configmap(name)
     obj["metadata"]["ownerReferences"] = [ref]
     return obj
 

@@ -17,9 +17,11 @@ from lightkube import ApiError, AsyncClient, Client, KubeConfig  # noqa: E402
 from lightkube import operators as op  # noqa: E402
 from lightkube.core.resource_registry import resource_registry  # noqa: E402
 from lightkube.generic_resource import (  # noqa: E402
+    Generic,
     create_global_resource,
     create_namespaced_resource,
 )
+from lightkube.models.meta_v1 import ObjectMeta  # noqa: E402
 from lightkube.types import CascadeType  # noqa: E402
 
 MANAGER = "brokkr-controller"
@@ -41,6 +43,11 @@ def client(kube: FakeKubeApiServer, tmp_path: Path) -> Iterator[Client]:
     client = Client(config=config)
     yield client
     client.close()
+
+
+def name_of(obj: Generic) -> str:
+    assert obj.metadata is not None and obj.metadata.name is not None
+    return obj.metadata.name
 
 
 def _crd() -> dict[str, Any]:
@@ -71,24 +78,27 @@ def test_generic_apply_list_conflict_delete(client: Client, kube: FakeKubeApiSer
     deployment_type = create_namespaced_resource("apps", "v1", "Deployment", "deployments")
 
     ns = client.apply(
-        namespace_type(metadata={"name": NAMESPACE}), field_manager=MANAGER, force=True
+        namespace_type(metadata=ObjectMeta(name=NAMESPACE)), field_manager=MANAGER, force=True
     )
-    assert ns.metadata.uid
+    assert ns.metadata and ns.metadata.uid
     assert ns["status"] == {"phase": "Active"}
 
     labels = {"brokkr.io/stack-id": "s1"}
     cm = configmap_type(
-        metadata={"name": "settings", "namespace": NAMESPACE, "labels": labels},
+        metadata=ObjectMeta(name="settings", namespace=NAMESPACE, labels=labels),
         data={"mode": "fast", "level": "3"},
     )
     first = client.apply(cm, field_manager=MANAGER, force=True)
     assert first["data"] == {"mode": "fast", "level": "3"}
+    assert first.metadata and first.metadata.managedFields
     assert first.metadata.managedFields[0].manager == MANAGER
     assert first.metadata.managedFields[0].operation == "Apply"
 
     cm["data"] = {"mode": "slow"}
     second = client.apply(cm, field_manager=MANAGER, force=True)
     assert second["data"] == {"mode": "slow"}  # "level" no longer sent: removed
+    assert first.metadata and first.metadata.resourceVersion
+    assert second.metadata and second.metadata.resourceVersion
     assert int(second.metadata.resourceVersion) > int(first.metadata.resourceVersion)
 
     other = {
@@ -108,22 +118,22 @@ def test_generic_apply_list_conflict_delete(client: Client, kube: FakeKubeApiSer
     assert client.apply(cm, field_manager=MANAGER, force=True)["data"] == {"mode": "slow"}
 
     client.apply(
-        configmap_type(metadata={"name": "other", "namespace": NAMESPACE, "labels": {"x": "y"}}),
+        configmap_type(metadata=ObjectMeta(name="other", namespace=NAMESPACE, labels={"x": "y"})),
         field_manager=MANAGER,
     )
-    selected = client.list(configmap_type, namespace=NAMESPACE, labels=labels)
-    assert [o.metadata.name for o in selected] == ["settings"]
+    selected = client.list(configmap_type, namespace=NAMESPACE, labels={**labels})
+    assert [name_of(o) for o in selected] == ["settings"]
     by_set = client.list(
         configmap_type, namespace="*", labels={"brokkr.io/stack-id": op.in_(["s1", "s2"])}
     )
-    assert [o.metadata.name for o in by_set] == ["settings"]
+    assert [name_of(o) for o in by_set] == ["settings"]
     not_labelled = client.list(
         configmap_type, namespace=NAMESPACE, labels={"brokkr.io/stack-id": op.not_exists()}
     )
-    assert sorted(o.metadata.name for o in not_labelled) == ["kube-root-ca.crt", "other"]
+    assert sorted(name_of(o) for o in not_labelled) == ["kube-root-ca.crt", "other"]
 
     deploy = deployment_type(
-        metadata={"name": "web", "namespace": NAMESPACE},
+        metadata=ObjectMeta(name="web", namespace=NAMESPACE),
         spec={
             "selector": {"matchLabels": {"app": "web"}},
             "template": {
@@ -133,7 +143,7 @@ def test_generic_apply_list_conflict_delete(client: Client, kube: FakeKubeApiSer
         },
     )
     applied = client.apply(deploy, field_manager=MANAGER, force=True)
-    assert applied.metadata.generation == 1
+    assert applied.metadata and applied.metadata.generation == 1
 
     client.delete(configmap_type, "settings", namespace=NAMESPACE)
     with pytest.raises(ApiError) as missing:
@@ -152,17 +162,17 @@ def test_crd_then_custom_resource(client: Client, kube: FakeKubeApiServer) -> No
     crd_type = create_global_resource(
         "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions"
     )
-    client.apply(crd_type(_crd()), field_manager=MANAGER, force=True)
+    client.apply(crd_type(**_crd()), field_manager=MANAGER, force=True)
     established = client.wait(crd_type, "widgets.example.com", for_conditions=["Established"])
     assert established["status"]["acceptedNames"]["kind"] == "Widget"
     [watch] = kube.requests_matching("GET", "watch=true")  # wait() watches the CRD
     assert "fieldSelector=metadata.name%3Dwidgets.example.com" in watch.query
 
     widget_type = create_namespaced_resource("example.com", "v1", "Widget", "widgets")
-    widget = widget_type(metadata={"name": "w", "namespace": "default"}, spec={"size": 2})
+    widget = widget_type(metadata=ObjectMeta(name="w", namespace="default"), spec={"size": 2})
     created = client.apply(widget, field_manager=MANAGER, force=True)
     assert created["spec"] == {"size": 2}
-    assert [w.metadata.name for w in client.list(widget_type, namespace="*")] == ["w"]
+    assert [name_of(w) for w in client.list(widget_type, namespace="*")] == ["w"]
 
     kube.create(
         {
@@ -188,10 +198,10 @@ async def test_async_client(kube: FakeKubeApiServer, tmp_path: Path) -> None:
     client = AsyncClient(config=config, field_manager=MANAGER)
     try:
         configmap_type = create_namespaced_resource("", "v1", "ConfigMap", "configmaps")
-        obj = configmap_type(metadata={"name": "a", "namespace": "default"}, data={"k": "v"})
+        obj = configmap_type(metadata=ObjectMeta(name="a", namespace="default"), data={"k": "v"})
         applied = await client.apply(obj, force=True)
         assert applied["data"] == {"k": "v"}
-        names = [o.metadata.name async for o in client.list(configmap_type, namespace="default")]
+        names = [name_of(o) async for o in client.list(configmap_type, namespace="default")]
         assert names == ["a", "kube-root-ca.crt"]
         kube.fail(method="GET", path_contains="/configmaps/a", status=500)
         with pytest.raises(ApiError) as failed:

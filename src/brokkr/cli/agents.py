@@ -97,9 +97,12 @@ def update_agent(
 
     Example: brokkr agents update 3f0c… --status ACTIVE
     """
-    if status is not None and status not in ("ACTIVE", "INACTIVE"):
-        output.error("--status must be ACTIVE or INACTIVE")
-        raise typer.Exit(2)
+    match status:
+        case None | "ACTIVE" | "INACTIVE":
+            pass  # narrowed to wire.AgentStatus | None
+        case _:
+            output.error("--status must be ACTIVE or INACTIVE")
+            raise typer.Exit(2)
     with session.client(ctx) as brokkr:
         updated = brokkr.agents.update(agent_id, name=name, cluster_name=cluster, status=status)
         output.show(updated, columns=columns.AGENT, output=output_format)

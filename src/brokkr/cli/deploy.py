@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import typer
@@ -83,7 +82,7 @@ def deploy(
 def _wait(
     brokkr: BrokkrClient, stack_id: UUID, object_id: UUID, *, timeout: float, interval: float
 ) -> int:
-    reached: list[wire.Agent] = brokkr.stacks.agents(stack_id)
+    reached = brokkr.stacks.agents(stack_id)
     expected = {agent.id: agent for agent in reached if agent.status == "ACTIVE"}
     idle = [agent for agent in reached if agent.status != "ACTIVE"]
     if idle:
@@ -131,7 +130,7 @@ def _summary(
 ) -> None:
     table = Table("agent", "cluster", "status", "message", header_style="bold")
     for agent_id, agent in expected.items():
-        event: Any = latest.get(agent_id)
+        event = latest.get(agent_id)
         status = event.status if event else "PENDING"
         style = {"SUCCESS": "green", "FAILURE": "red"}.get(status, "yellow")
         table.add_row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,6 +22,9 @@ from brokkr.cli import (
 )
 from brokkr.client import BrokkrClient
 from brokkr.common.settings import SettingsError
+
+if TYPE_CHECKING:
+    from brokkr.broker.settings import Settings  # imported lazily: `brokkr stacks` stays light
 
 app = typer.Typer(
     name="brokkr",
@@ -117,7 +121,7 @@ def whoami(ctx: typer.Context, output_format: output.Format = output.OutputOptio
     output.show(identity, columns=("admin", "agent", "generator"), output=output_format)
 
 
-def _settings(config: Path | None):  # type: ignore[no-untyped-def]
+def _settings(config: Path | None) -> Settings:
     from brokkr.broker import settings
 
     try:

@@ -30,8 +30,7 @@ def stack_id_of(brokkr: BrokkrClient, reference: str) -> UUID:
     if found is None:
         output.error(f"no stack named {reference!r}")
         raise typer.Exit(1)
-    stack_id: UUID = found.id
-    return stack_id
+    return found.id
 
 
 @app.command("list")

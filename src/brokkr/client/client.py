@@ -10,25 +10,33 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
-from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import TypedDict, Unpack
 
 import httpx
 
-from brokkr.client.errors import BrokkrError
+from brokkr.client.blocking import run
 from brokkr.client.http import Http, Retry
-from brokkr.client.resources.agent_events import AgentEvents
-from brokkr.client.resources.agents import Agents
-from brokkr.client.resources.audit_logs import AuditLogs
-from brokkr.client.resources.auth import Auth
-from brokkr.client.resources.deployment_objects import DeploymentObjects
-from brokkr.client.resources.generators import Generators
-from brokkr.client.resources.stacks import Stacks
+from brokkr.client.resources.agent_events import AgentEvents, BlockingAgentEvents
+from brokkr.client.resources.agents import Agents, BlockingAgents
+from brokkr.client.resources.audit_logs import AuditLogs, BlockingAuditLogs
+from brokkr.client.resources.auth import Auth, BlockingAuth
+from brokkr.client.resources.deployment_objects import BlockingDeploymentObjects, DeploymentObjects
+from brokkr.client.resources.generators import BlockingGenerators, Generators
+from brokkr.client.resources.stacks import BlockingStacks, Stacks
 
 DEFAULT_TIMEOUT = 30.0
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of ``AsyncBrokkrClient``, also taken by ``BrokkrClient``."""
+
+    timeout: float
+    verify: bool | str
+    cert: str | tuple[str, str] | None
+    retry: Retry | None
+    transport: httpx.AsyncBaseTransport | None
 
 
 class AsyncBrokkrClient:
@@ -81,90 +89,38 @@ class AsyncBrokkrClient:
         await self.aclose()
 
 
-class _Blocking:
-    """A resource whose coroutine methods block on the client's private event loop."""
-
-    def __init__(
-        self,
-        resource: object,
-        run: Callable[[Coroutine[Any, Any, Any]], Any],
-        closed: Callable[[], bool],
-    ) -> None:
-        self._resource = resource
-        self._run = run
-        self._closed = closed
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._resource, name)
-        if not callable(attribute):
-            return attribute
-
-        @functools.wraps(attribute)
-        def blocking(*args: Any, **kwargs: Any) -> Any:
-            if self._closed():
-                raise BrokkrError("the client is closed")
-            outcome = attribute(*args, **kwargs)
-            if asyncio.iscoroutine(outcome):
-                return self._run(outcome)
-            if hasattr(outcome, "__anext__"):
-                return self._run(_collect(outcome))
-            return outcome
-
-        return blocking
-
-
-async def _collect(iterator: Any) -> list[Any]:
-    return [item async for item in iterator]
-
-
 class BrokkrClient:
     """The synchronous client: same resources and methods as ``AsyncBrokkrClient``, blocking.
 
-    It runs its own event loop in a daemon thread, so it also works inside programs that have
-    a running loop of their own. Paging iterators return lists.
+    It takes the same options, and runs its own event loop in a daemon thread, so it also works
+    inside programs that have a running loop of their own. Paging iterators return lists.
     """
 
-    # Blocking twins of the AsyncBrokkrClient resources (same methods, results not awaitables).
-    auth: Any
-    agents: Any
-    generators: Any
-    stacks: Any
-    deployment_objects: Any
-    agent_events: Any
-    audit_logs: Any
-
-    def __init__(self, base_url: str, pak: str | None = None, **options: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="brokkr-client", daemon=True
-        )
+    def __init__(
+        self, base_url: str, pak: str | None = None, **options: Unpack[ClientOptions]
+    ) -> None:
+        self._loop = loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="brokkr-client", daemon=True)
         self._thread.start()
         try:
-            self._client: AsyncBrokkrClient = self._run(_build(base_url, pak, options))
+            # httpx binds its connection pool to the loop that creates it: build it on that loop.
+            client = self._client = run(loop, _build(base_url, pak, options))
         except BaseException:
             self._stop_loop()
             raise
-        for name in (
-            "auth",
-            "agents",
-            "generators",
-            "stacks",
-            "deployment_objects",
-            "agent_events",
-            "audit_logs",
-        ):
-            setattr(
-                self, name, _Blocking(getattr(self._client, name), self._run, self._loop.is_closed)
-            )
-
-    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        self.auth = BlockingAuth(client.auth, loop)
+        self.agents = BlockingAgents(client.agents, loop)
+        self.generators = BlockingGenerators(client.generators, loop)
+        self.stacks = BlockingStacks(client.stacks, loop)
+        self.deployment_objects = BlockingDeploymentObjects(client.deployment_objects, loop)
+        self.agent_events = BlockingAgentEvents(client.agent_events, loop)
+        self.audit_logs = BlockingAuditLogs(client.audit_logs, loop)
 
     def close(self) -> None:
         if self._loop.is_closed():
             return
         try:
-            self._run(self._client.aclose())
+            run(self._loop, self._client.aclose())
         finally:
             self._stop_loop()
 
@@ -185,6 +141,5 @@ class BrokkrClient:
         self.close()
 
 
-async def _build(base_url: str, pak: str | None, options: dict[str, Any]) -> AsyncBrokkrClient:
-    # httpx binds its connection pool to the loop that creates it: build it on the client's loop.
+async def _build(base_url: str, pak: str | None, options: ClientOptions) -> AsyncBrokkrClient:
     return AsyncBrokkrClient(base_url, pak, **options)

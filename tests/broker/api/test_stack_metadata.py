@@ -15,6 +15,7 @@ and ':' deleted through the path; and the audit records of every change.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -275,7 +276,7 @@ async def test_annotation_with_mismatched_body_stack_id_is_403(api: Api) -> None
 
 async def test_bad_annotations_are_422_and_nothing_is_stored(api: Api) -> None:
     w = await world(api)
-    bodies: list[dict[str, object]] = [
+    bodies: list[Mapping[str, object]] = [
         *({"key": bad, "value": "v"} for bad in BAD_LABELS),
         *({"key": "k", "value": bad} for bad in BAD_LABELS),
         {"key": "k"},
@@ -499,6 +500,6 @@ async def test_unknown_or_deleted_stack_is_404_on_every_route(api: Api) -> None:
                     method,
                     f"/api/v1/stacks/{stack_id}{path}",
                     headers=headers,
-                    **({} if body is None else {"json": body}),
+                    json=body,
                 )
                 assert_error(response, 404, "stack_not_found")

@@ -523,9 +523,7 @@ async def test_generator_cannot_reach_an_agent_except_through_its_own_stack(api:
         ),
     ]
     for method, path, body, code in attempts:
-        response = await api.client.request(
-            method, path, headers=headers, **({} if body is None else {"json": body})
-        )
+        response = await api.client.request(method, path, headers=headers, json=body)
         assert_error(response, 403, code)
     after = {table: await api.count(getattr(tables, table)) for table in before}
     assert after == before

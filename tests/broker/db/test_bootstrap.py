@@ -64,7 +64,7 @@ def broker_app(data_dir: Path, database_url: str = "", **broker: str) -> Litesta
 
 
 async def verify(app: Litestar, pak: str) -> int:
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's TypedDict scopes
     async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
         response = await client.post("/api/v1/auth/pak", headers=auth(pak))
     if response.status_code == 200:

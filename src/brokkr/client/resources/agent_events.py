@@ -6,6 +6,7 @@ import builtins
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+from brokkr.client.blocking import Blocking, blocking, collecting
 from brokkr.client.http import Http
 from brokkr.common import wire
 
@@ -58,3 +59,9 @@ class AgentEvents:
 
     async def get(self, event_id: UUID) -> wire.AgentEvent:
         return await self._http.call("GET", f"/api/v1/agent-events/{event_id}", wire.AgentEvent)
+
+
+class BlockingAgentEvents(Blocking[AgentEvents]):
+    list = blocking(AgentEvents.list)
+    iterate = collecting(AgentEvents.iterate)
+    get = blocking(AgentEvents.get)

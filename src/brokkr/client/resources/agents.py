@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from brokkr.client.blocking import Blocking, blocking
 from brokkr.client.http import Http, segment
 from brokkr.common import wire
 
@@ -168,3 +169,29 @@ class Agents:
         return await self._http.call(
             "POST", f"/api/v1/agents/{agent_id}/events", wire.AgentEvent, json=body
         )
+
+
+class BlockingAgents(Blocking[Agents]):
+    list = blocking(Agents.list)
+    search = blocking(Agents.search)
+    get = blocking(Agents.get)
+    create = blocking(Agents.create)
+    update = blocking(Agents.update)
+    activate = blocking(Agents.activate)
+    deactivate = blocking(Agents.deactivate)
+    delete = blocking(Agents.delete)
+    heartbeat = blocking(Agents.heartbeat)
+    rotate_pak = blocking(Agents.rotate_pak)
+    list_labels = blocking(Agents.list_labels)
+    add_label = blocking(Agents.add_label)
+    remove_label = blocking(Agents.remove_label)
+    list_annotations = blocking(Agents.list_annotations)
+    add_annotation = blocking(Agents.add_annotation)
+    remove_annotation = blocking(Agents.remove_annotation)
+    list_targets = blocking(Agents.list_targets)
+    add_target = blocking(Agents.add_target)
+    remove_target = blocking(Agents.remove_target)
+    stacks = blocking(Agents.stacks)
+    target_state = blocking(Agents.target_state)
+    events = blocking(Agents.events)
+    report_event = blocking(Agents.report_event)

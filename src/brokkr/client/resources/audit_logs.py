@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from uuid import UUID
 
+from brokkr.client.blocking import Blocking, blocking, collecting
 from brokkr.client.http import Http
 from brokkr.common import wire
 
 PAGE = 100
+
+
+class AuditLogFilter(TypedDict, total=False):
+    """The filters of ``AuditLogs.list``, for ``AuditLogs.iterate``."""
+
+    actor_type: str | None
+    actor_id: UUID | None
+    action: str | None
+    resource_type: str | None
+    resource_id: UUID | None
+    since: datetime | None
+    until: datetime | None
 
 
 class AuditLogs:
@@ -45,7 +58,9 @@ class AuditLogs:
             "GET", "/api/v1/admin/audit-logs", wire.AuditLogList, params=params
         )
 
-    async def iterate(self, *, page: int = PAGE, **filters: Any) -> AsyncIterator[wire.AuditLog]:
+    async def iterate(
+        self, *, page: int = PAGE, **filters: Unpack[AuditLogFilter]
+    ) -> AsyncIterator[wire.AuditLog]:
         """Every matching record, newest first, fetched page by page."""
         offset = 0
         while True:
@@ -55,3 +70,8 @@ class AuditLogs:
             offset += batch.count
             if batch.count == 0 or offset >= batch.total:
                 return
+
+
+class BlockingAuditLogs(Blocking[AuditLogs]):
+    list = blocking(AuditLogs.list)
+    iterate = collecting(AuditLogs.iterate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from brokkr.client.blocking import Blocking, blocking
 from brokkr.client.http import Http
 from brokkr.common import wire
 
@@ -12,3 +13,7 @@ class Auth:
 
     async def whoami(self) -> wire.AuthResponse:
         return await self._http.call("POST", "/api/v1/auth/pak", wire.AuthResponse)
+
+
+class BlockingAuth(Blocking[Auth]):
+    whoami = blocking(Auth.whoami)

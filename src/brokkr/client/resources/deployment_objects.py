@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from brokkr.client.blocking import Blocking, blocking
 from brokkr.client.http import Http
 from brokkr.common import wire
 
@@ -16,3 +17,7 @@ class DeploymentObjects:
         return await self._http.call(
             "GET", f"/api/v1/deployment-objects/{object_id}", wire.DeploymentObject
         )
+
+
+class BlockingDeploymentObjects(Blocking[DeploymentObjects]):
+    get = blocking(DeploymentObjects.get)

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from brokkr.client.blocking import Blocking, blocking
 from brokkr.client.http import Http
 from brokkr.common import wire
 
@@ -53,3 +54,12 @@ class Generators:
         return await self._http.call(
             "POST", f"/api/v1/generators/{generator_id}/rotate-pak", wire.CreateGeneratorResponse
         )
+
+
+class BlockingGenerators(Blocking[Generators]):
+    list = blocking(Generators.list)
+    get = blocking(Generators.get)
+    create = blocking(Generators.create)
+    update = blocking(Generators.update)
+    delete = blocking(Generators.delete)
+    rotate_pak = blocking(Generators.rotate_pak)

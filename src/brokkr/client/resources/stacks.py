@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from brokkr.client.blocking import Blocking, blocking
 from brokkr.client.http import Http, segment
 from brokkr.common import wire
 
@@ -116,3 +117,21 @@ class Stacks:
         return await self._http.call(
             "GET", f"/api/v1/stacks/{stack_id}/agents", builtins.list[wire.Agent]
         )
+
+
+class BlockingStacks(Blocking[Stacks]):
+    list = blocking(Stacks.list)
+    get = blocking(Stacks.get)
+    find = blocking(Stacks.find)
+    create = blocking(Stacks.create)
+    update = blocking(Stacks.update)
+    delete = blocking(Stacks.delete)
+    list_labels = blocking(Stacks.list_labels)
+    add_label = blocking(Stacks.add_label)
+    remove_label = blocking(Stacks.remove_label)
+    list_annotations = blocking(Stacks.list_annotations)
+    add_annotation = blocking(Stacks.add_annotation)
+    remove_annotation = blocking(Stacks.remove_annotation)
+    list_deployment_objects = blocking(Stacks.list_deployment_objects)
+    deploy = blocking(Stacks.deploy)
+    agents = blocking(Stacks.agents)
