@@ -25,11 +25,7 @@ def _utc(name: str, moment: datetime | None) -> datetime | None:
         utc = audit.as_utc(moment)
         return None if utc is None else utc.astimezone(UTC)
     except OverflowError:
-        raise errors.BadRequest(
-            "invalid request parameter",
-            code="invalid_parameter",
-            details={"fields": {name: "out of range"}},
-        ) from None
+        raise errors.InvalidParameter({name: "out of range"}) from None
 
 
 @get(

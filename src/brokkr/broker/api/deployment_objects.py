@@ -25,23 +25,15 @@ def _request_body(content_type: str, body: bytes) -> wire.CreateDeploymentObject
         try:
             return wire.CreateDeploymentObjectRequest(yaml_content=body.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise errors.BadRequest("the YAML body is not UTF-8", code="invalid_encoding") from exc
+            raise errors.InvalidEncoding() from exc
     if media_type not in ("application/json", ""):
-        raise errors.UnsupportedMediaType(
-            f"unsupported content type {media_type!r}; send application/json or application/yaml"
-        )
+        raise errors.UnsupportedContentType(media_type)
     try:
         return msgspec.json.decode(body, type=wire.CreateDeploymentObjectRequest)
     except msgspec.ValidationError as exc:
-        raise errors.Unprocessable(
-            "the request body is invalid",
-            code="validation_failed",
-            details={"fields": {"body": str(exc)}},
-        ) from exc
+        raise errors.ValidationFailed({"body": str(exc)}) from exc
     except msgspec.DecodeError as exc:
-        raise errors.BadRequest(
-            f"the request body is not valid JSON: {exc}", code="invalid_json"
-        ) from exc
+        raise errors.InvalidJson(exc) from exc
 
 
 @post(

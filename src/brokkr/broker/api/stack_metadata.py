@@ -27,11 +27,7 @@ def _label_body(data: str | wire.NewStackLabel) -> wire.NewStackLabel:
     try:
         return msgspec.convert({"label": data}, wire.NewStackLabel)
     except msgspec.ValidationError as exc:
-        raise errors.Unprocessable(
-            "the request body is invalid",
-            code="validation_failed",
-            details={"fields": {"label": str(exc)}},
-        ) from exc
+        raise errors.ValidationFailed({"label": str(exc)}) from exc
 
 
 @get(

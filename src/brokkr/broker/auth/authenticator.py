@@ -58,4 +58,4 @@ class Authenticator:
             user_agent=user_agent,
             path=path,
         )
-        raise errors.Unauthorized("a valid PAK is required", code="unauthorized")
+        raise errors.PakRequired()

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from brokkr.broker.db import tables
+from brokkr.broker.db import generators, tables
 from brokkr.broker.db.engine import Tx
 
 ADMIN_GENERATOR_NAME = "admin-generator"
@@ -39,25 +39,14 @@ async def replace_hash(tx: Tx, *, pak_hash: str, key_id: str | None, now: dateti
 async def ensure_admin_generator(tx: Tx, *, now: datetime) -> None:
     """Create the generator that owns stacks an admin creates. It has no PAK of its own, so it
     can never authenticate (unlike the reference, where it shared the admin's hash)."""
-    exists = (
-        await tx.execute(
-            sa.select(tables.generators.c.id).where(
-                tables.generators.c.name == ADMIN_GENERATOR_NAME,
-                tables.generators.c.deleted_at.is_(None),
-            )
-        )
-    ).first()
-    if exists is None:
-        await tx.execute(
-            tables.generators.insert().values(
-                id=uuid.uuid4(),
-                name=ADMIN_GENERATOR_NAME,
-                description="Owns stacks created with the admin PAK",
-                pak_hash=None,
-                is_active=True,
-                created_at=now,
-                updated_at=now,
-            )
+    if await admin_generator_id(tx) is None:
+        await generators.insert(
+            tx,
+            name=ADMIN_GENERATOR_NAME,
+            description="Owns stacks created with the admin PAK",
+            pak_hash=None,
+            is_active=True,
+            now=now,
         )
 
 

@@ -1,7 +1,8 @@
 """Engine creation and transactions on PostgreSQL (production) and SQLite (embedded default).
 
 SQLite gets WAL, foreign keys and a busy timeout on every connection; write transactions start
-with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing on lock upgrade.
+with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing on lock upgrade. Every
+failed statement passes through ``integrity.translate`` first (both engines, reads and writes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from brokkr.broker.db import integrity
 from brokkr.broker.domain import errors
 
 # Services hold this as an opaque handle and pass it back to the query modules.
@@ -29,6 +31,7 @@ class Database:
         self, engine: AsyncEngine, *, pool_size: int = 10, connect_timeout: float = 10.0
     ) -> None:
         self.engine = engine
+        event.listen(engine.sync_engine, "handle_error", integrity.translate)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         # PostgreSQL only, opened by ``open_fast_pool``: bare asyncpg for ``prepared.Read``.
         self.fast_pool: asyncpg.Pool | None = None
@@ -77,7 +80,7 @@ class Database:
             sa.exc.TimeoutError,
             OSError,
         ) as exc:
-            raise errors.Unavailable("database unavailable", code="database_unavailable") from exc
+            raise errors.DatabaseUnavailable() from exc
         try:
             yield conn
         finally:

@@ -1,12 +1,36 @@
-"""Name the unique constraint an IntegrityError violated, on both databases."""
+"""Database failures that mean a domain error, translated the same way on both databases.
+
+``translate`` is the engine's ``handle_error`` hook, so it sees every failed statement: a
+violated unique constraint becomes its resource's conflict (described from the row that
+conflicted), any other integrity violation a ``ConstraintViolation``, and PostgreSQL refusing a
+NUL character in text (SQLite stores it) ``InvalidText``.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine.default import DefaultExecutionContext
 
 from brokkr.broker.db import tables
+from brokkr.broker.domain import errors
+
+_CONFLICTS: dict[str, Callable[[Mapping[str, Any]], errors.Conflict]] = {
+    "unique_agent_cluster": lambda _: errors.AgentNameTaken(),
+    "unique_generator_name": lambda _: errors.GeneratorNameTaken(),
+    "unique_stack_name": lambda _: errors.StackNameTaken(),
+    "unique_agent_label": lambda row: errors.AgentLabelExists(row["label"]),
+    "unique_stack_label": lambda row: errors.StackLabelExists(row["label"]),
+    "unique_agent_annotation_key": lambda row: errors.AgentAnnotationExists(row["key"]),
+    "unique_stack_annotation_key": lambda row: errors.StackAnnotationExists(row["key"]),
+    "unique_agent_stack": lambda row: errors.AgentTargetExists(row["stack_id"]),
+}
+
+# PostgreSQL's character_not_in_repertoire.
+_NUL_IN_TEXT = "22021"
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$", re.MULTILINE)
 
@@ -25,6 +49,24 @@ def _sqlite_names() -> dict[tuple[str, ...], str]:
 
 
 _BY_COLUMNS = _sqlite_names()
+
+
+def translate(context: sa.engine.ExceptionContext) -> None:
+    """Raise the domain error a failed statement means; return to let the failure stand."""
+    exc = context.sqlalchemy_exception
+    if getattr(context.original_exception, "sqlstate", None) == _NUL_IN_TEXT:
+        raise errors.InvalidText() from exc
+    if not isinstance(exc, sa.exc.IntegrityError):
+        return
+    run = context.execution_context
+    if not isinstance(run, DefaultExecutionContext) or run.compiled is None:
+        raise errors.ConstraintViolation("change") from exc
+    conflict = _CONFLICTS.get(violated_constraint(exc) or "")
+    if conflict is not None:
+        raise conflict(run.compiled_parameters[0]) from exc
+    table = getattr(run.compiled.statement, "table", None)
+    noun = table.name.removesuffix("s") if isinstance(table, sa.Table) else "change"
+    raise errors.ConstraintViolation(noun) from exc
 
 
 def violated_constraint(exc: sa.exc.IntegrityError) -> str | None:

@@ -60,4 +60,4 @@ class Read:
                 records: list[Mapping[str, Any]] = await connection.fetch(self._sql, *arguments)
                 return records
         except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError) as exc:
-            raise errors.Unavailable("database unavailable", code="database_unavailable") from exc
+            raise errors.DatabaseUnavailable() from exc

@@ -10,8 +10,6 @@ import sqlalchemy as sa
 
 from brokkr.broker.db import stacks, tables
 from brokkr.broker.db.engine import Tx
-from brokkr.broker.db.integrity import violated_constraint
-from brokkr.broker.domain import errors
 from brokkr.common import wire
 
 _targets = tables.agent_targets
@@ -79,18 +77,7 @@ async def list_targets(tx: Tx, agent_id: UUID) -> list[wire.AgentTarget]:
 
 async def add_target(tx: Tx, agent_id: UUID, stack_id: UUID) -> wire.AgentTarget:
     target_id = uuid.uuid4()
-    try:
-        await tx.execute(
-            _targets.insert().values(id=target_id, agent_id=agent_id, stack_id=stack_id)
-        )
-    except sa.exc.IntegrityError as exc:
-        if violated_constraint(exc) == "unique_agent_stack":
-            raise errors.Conflict(
-                "the agent already targets this stack",
-                code="agent_target_exists",
-                details={"stack_id": str(stack_id)},
-            ) from exc
-        raise
+    await tx.execute(_targets.insert().values(id=target_id, agent_id=agent_id, stack_id=stack_id))
     return wire.AgentTarget(id=target_id, agent_id=agent_id, stack_id=stack_id)
 
 

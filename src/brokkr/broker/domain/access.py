@@ -52,31 +52,27 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
 
 def require_admin(caller: Caller) -> None:
     if not caller.is_admin:
-        raise errors.Forbidden("admin access required", code="admin_required")
+        raise errors.AdminRequired()
 
 
 def require_admin_or_agent(caller: Caller, agent_id: UUID) -> None:
     if not (caller.is_admin or caller.is_agent(agent_id)):
-        raise errors.Forbidden("access to this agent is not allowed", code="agent_pak_mismatch")
+        raise errors.AgentPakMismatch()
 
 
 def require_agent_itself(caller: Caller, agent_id: UUID) -> None:
     if not caller.is_agent(agent_id):
-        raise errors.Forbidden("only the agent itself may do this", code="agent_pak_mismatch")
+        raise errors.AgentPakMismatch(itself_only=True)
 
 
 def require_admin_or_generator(caller: Caller, generator_id: UUID) -> None:
     if not (caller.is_admin or caller.is_generator(generator_id)):
-        raise errors.Forbidden(
-            "access to this generator is not allowed", code="generator_not_owned"
-        )
+        raise errors.GeneratorNotOwned()
 
 
-def require_same_id(body_id: UUID | None, path_id: UUID, *, field: str) -> None:
-    """D8: an id sent in the body must equal the id in the path."""
-    if body_id is not None and body_id != path_id:
-        raise errors.Forbidden(
-            f"{field} in the body does not match the path",
-            code=f"{field}_mismatch",
-            details={"field": field},
-        )
+def require_same_id(
+    body_id: UUID | msgspec.UnsetType | None, path_id: UUID, mismatch: type[errors.IdMismatch]
+) -> None:
+    """D8: an id sent in the body (unset or null: none was sent) must equal the id in the path."""
+    if body_id is not None and body_id is not msgspec.UNSET and body_id != path_id:
+        raise mismatch()

@@ -1,64 +1,472 @@
-"""Domain errors: each carries its HTTP status and stable code; the API renders them once (D2).
+"""The error catalogue: one class per stable ``code``, each with its HTTP status (D2).
+
+A class takes only the facts its body reports and builds the message and details itself, so a
+code reads the same wherever it is raised; the API renders every one the same way. The status
+classes group the codes and are never raised themselves.
 
 BrokerError
 ├── BadRequest (400)          ├── Forbidden (403)     ├── Conflict (409)
 ├── Unauthorized (401)        ├── NotFound (404)      ├── Unprocessable (422)
 ├── UnsupportedMediaType (415)                        └── Unavailable (503)
+└── MethodNotAllowed (405), InternalError (500)
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from uuid import UUID
 
 
 class BrokerError(Exception):
     status: ClassVar[int] = 500
-    default_code: ClassVar[str] = "internal_error"
+    code: ClassVar[str]
+    text: ClassVar[str] = ""
 
     def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+        self, *, message: str | None = None, details: dict[str, Any] | None = None
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
+        self.message = self.text if message is None else message
         self.details = details
+        super().__init__(self.message)
 
 
 class BadRequest(BrokerError):
     status = 400
-    default_code = "bad_request"
 
 
 class Unauthorized(BrokerError):
     status = 401
-    default_code = "unauthorized"
 
 
 class Forbidden(BrokerError):
     status = 403
-    default_code = "forbidden"
 
 
 class NotFound(BrokerError):
     status = 404
-    default_code = "not_found"
 
 
 class Conflict(BrokerError):
     status = 409
-    default_code = "conflict"
-
-
-class Unprocessable(BrokerError):
-    status = 422
-    default_code = "validation_failed"
 
 
 class UnsupportedMediaType(BrokerError):
     status = 415
-    default_code = "unsupported_media_type"
+
+
+class Unprocessable(BrokerError):
+    status = 422
 
 
 class Unavailable(BrokerError):
     status = 503
-    default_code = "unavailable"
+
+
+class InternalError(BrokerError):
+    code = "internal_error"
+    text = "internal server error"
+
+
+class MethodNotAllowed(BrokerError):
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(message=f"{method} is not allowed on {path}")
+
+
+# 400
+
+
+class InvalidParameter(BadRequest):
+    code = "invalid_parameter"
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(message="invalid request parameter", details={"fields": fields})
+
+
+class InvalidJson(BadRequest):
+    code = "invalid_json"
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(message=f"the request body is not valid JSON: {reason}")
+
+
+class InvalidEncoding(BadRequest):
+    code = "invalid_encoding"
+    text = "the YAML body is not UTF-8"
+
+
+class InvalidText(BadRequest):
+    code = "invalid_text"
+    text = "text may not contain NUL characters"
+
+
+class NameAndClusterRequired(BadRequest):
+    code = "name_and_cluster_required"
+    text = "query parameters name and cluster_name are both required"
+
+
+# 401
+
+
+class PakRequired(Unauthorized):
+    code = "unauthorized"
+    text = "a valid PAK is required"
+
+
+# 403
+
+
+class AdminRequired(Forbidden):
+    code = "admin_required"
+    text = "admin access required"
+
+
+class AgentPakMismatch(Forbidden):
+    code = "agent_pak_mismatch"
+
+    def __init__(self, *, itself_only: bool = False) -> None:
+        if itself_only:
+            super().__init__(message="only the agent itself may do this")
+        else:
+            super().__init__(message="access to this agent is not allowed")
+
+
+class AgentUpdateForbidden(Forbidden):
+    code = "agent_update_forbidden"
+
+    def __init__(self, fields: list[str]) -> None:
+        message = "only an admin may change an agent's name, cluster or status"
+        super().__init__(message=message, details={"fields": fields})
+
+
+class GeneratorNotOwned(Forbidden):
+    code = "generator_not_owned"
+    text = "access to this generator is not allowed"
+
+
+class GeneratorUpdateForbidden(Forbidden):
+    code = "generator_update_forbidden"
+
+    def __init__(self) -> None:
+        message = "only an admin may activate or deactivate a generator"
+        super().__init__(message=message, details={"fields": ["is_active"]})
+
+
+class AdminGeneratorProtected(Forbidden):
+    code = "admin_generator_protected"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(message=f"the admin-generator cannot be {action}")
+
+
+class IdMismatch(Forbidden):
+    """D8: an id sent in the body must equal the id in the path."""
+
+    code = "id_mismatch"
+    field: ClassVar[str] = "id"
+
+    def __init__(self) -> None:
+        message = f"{self.field} in the body does not match the path"
+        super().__init__(message=message, details={"field": self.field})
+
+
+class AgentIdMismatch(IdMismatch):
+    code = "agent_id_mismatch"
+    field = "agent_id"
+
+
+class StackIdMismatch(IdMismatch):
+    code = "stack_id_mismatch"
+    field = "stack_id"
+
+
+class TargetCreateDenied(Forbidden):
+    code = "target_create_denied"
+    text = "agents cannot change targets"
+
+
+class TargetGeneratorMismatch(Forbidden):
+    code = "target_generator_mismatch"
+    text = "a generator may only target its own stacks"
+
+
+class StackNotOwned(Forbidden):
+    code = "stack_not_owned"
+    text = "the stack belongs to another generator"
+
+
+class StackNotAccessible(Forbidden):
+    code = "stack_not_accessible"
+    text = "the stack is not accessible to the caller"
+
+
+class StackGeneratorMismatch(Forbidden):
+    code = "stack_generator_mismatch"
+    text = "a generator may only create stacks for itself"
+
+
+class StackCreateDenied(Forbidden):
+    code = "stack_create_denied"
+    text = "only admins and generators create stacks"
+
+
+class StackOwnerImmutable(Forbidden):
+    code = "stack_owner_immutable"
+    text = "a stack's owner (generator_id) cannot be changed"
+
+
+class StacksListDenied(Forbidden):
+    code = "stacks_list_denied"
+
+    def __init__(self, *, agent: bool) -> None:
+        if agent:
+            super().__init__(message="agents cannot list stacks")
+        else:
+            super().__init__(message="a generator lists only its own stacks")
+
+
+# 404
+
+
+class RouteNotFound(NotFound):
+    code = "not_found"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(message=f"no route for {method} {path}")
+
+
+class AgentNotFound(NotFound):
+    code = "agent_not_found"
+
+    def __init__(self, agent_id: UUID | None = None) -> None:
+        details = None if agent_id is None else {"id": str(agent_id)}
+        super().__init__(message="agent not found", details=details)
+
+
+class GeneratorNotFound(NotFound):
+    code = "generator_not_found"
+
+    def __init__(self, generator_id: UUID) -> None:
+        super().__init__(message="generator not found", details={"id": str(generator_id)})
+
+
+class StackNotFound(NotFound):
+    code = "stack_not_found"
+
+    def __init__(self, stack_id: UUID) -> None:
+        super().__init__(message="stack not found", details={"id": str(stack_id)})
+
+
+class DeploymentObjectNotFound(NotFound):
+    code = "deployment_object_not_found"
+
+    def __init__(self, object_id: UUID) -> None:
+        super().__init__(message="deployment object not found", details={"id": str(object_id)})
+
+
+class AgentEventNotFound(NotFound):
+    code = "agent_event_not_found"
+
+    def __init__(self, event_id: UUID) -> None:
+        super().__init__(message="agent event not found", details={"id": str(event_id)})
+
+
+class AgentLabelNotFound(NotFound):
+    code = "agent_label_not_found"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(message="the agent has no such label", details={"label": label})
+
+
+class AgentAnnotationNotFound(NotFound):
+    code = "agent_annotation_not_found"
+
+    def __init__(self, key: str) -> None:
+        message = "the agent has no annotation with this key"
+        super().__init__(message=message, details={"key": key})
+
+
+class StackLabelNotFound(NotFound):
+    code = "stack_label_not_found"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(message="the stack has no such label", details={"label": label})
+
+
+class StackAnnotationNotFound(NotFound):
+    code = "stack_annotation_not_found"
+
+    def __init__(self, key: str) -> None:
+        message = "the stack has no annotation with this key"
+        super().__init__(message=message, details={"key": key})
+
+
+class AgentTargetNotFound(NotFound):
+    code = "agent_target_not_found"
+
+    def __init__(self, stack_id: UUID) -> None:
+        message = "the agent does not target this stack"
+        super().__init__(message=message, details={"stack_id": str(stack_id)})
+
+
+# 409
+
+
+class AgentNameTaken(Conflict):
+    code = "agent_name_taken"
+
+    def __init__(self) -> None:
+        message = "an agent with this name already exists in this cluster"
+        super().__init__(message=message, details={"constraint": "unique_agent_cluster"})
+
+
+class GeneratorNameTaken(Conflict):
+    code = "generator_name_taken"
+
+    def __init__(self) -> None:
+        message = "a generator with this name already exists"
+        super().__init__(message=message, details={"constraint": "unique_generator_name"})
+
+
+class StackNameTaken(Conflict):
+    code = "stack_name_taken"
+
+    def __init__(self) -> None:
+        message = "a stack with this name already exists"
+        super().__init__(message=message, details={"constraint": "unique_stack_name"})
+
+
+class AgentLabelExists(Conflict):
+    code = "agent_label_exists"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(message="the agent already has this label", details={"label": label})
+
+
+class StackLabelExists(Conflict):
+    code = "stack_label_exists"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(message="the stack already has this label", details={"label": label})
+
+
+class AgentAnnotationExists(Conflict):
+    code = "agent_annotation_exists"
+
+    def __init__(self, key: str) -> None:
+        message = "the agent already has an annotation with this key"
+        super().__init__(message=message, details={"key": key})
+
+
+class StackAnnotationExists(Conflict):
+    code = "stack_annotation_exists"
+
+    def __init__(self, key: str) -> None:
+        message = "the stack already has an annotation with this key"
+        super().__init__(message=message, details={"key": key})
+
+
+class AgentTargetExists(Conflict):
+    code = "agent_target_exists"
+
+    def __init__(self, stack_id: UUID) -> None:
+        message = "the agent already targets this stack"
+        super().__init__(message=message, details={"stack_id": str(stack_id)})
+
+
+# 415
+
+
+class UnsupportedContentType(UnsupportedMediaType):
+    code = "unsupported_media_type"
+
+    def __init__(self, media_type: str) -> None:
+        super().__init__(
+            message=f"unsupported content type {media_type!r}; "
+            "send application/json or application/yaml"
+        )
+
+
+# 422
+
+
+class ValidationFailed(Unprocessable):
+    code = "validation_failed"
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(message="the request body is invalid", details={"fields": fields})
+
+
+class GeneratorIdRequired(Unprocessable):
+    code = "validation_failed"
+
+    def __init__(self) -> None:
+        fields = {"generator_id": "required"}
+        super().__init__(message="generator_id is required", details={"fields": fields})
+
+
+class StackOwnerNotFound(Unprocessable):
+    """The generator named as a new stack's owner does not exist (or is deleted)."""
+
+    code = "generator_not_found"
+
+    def __init__(self) -> None:
+        fields = {"generator_id": "unknown generator"}
+        super().__init__(message="generator_id names no live generator", details={"fields": fields})
+
+
+class DeploymentObjectNotServed(Unprocessable):
+    code = "deployment_object_not_served"
+
+    def __init__(self) -> None:
+        fields = {"deployment_object_id": "not served to this agent"}
+        message = "the deployment object is not one served to this agent"
+        super().__init__(message=message, details={"fields": fields})
+
+
+class InvalidYaml(Unprocessable):
+    code = "invalid_yaml"
+
+    def __init__(self, reason: str) -> None:
+        message = f"yaml_content is not valid YAML: {reason}"
+        super().__init__(message=message, details={"field": "yaml_content"})
+
+
+class InvalidDeploymentObject(Unprocessable):
+    """``problem`` with the whole content, or with the (0-based) ``document`` when given."""
+
+    code = "invalid_deployment_object"
+
+    def __init__(self, problem: str, *, document: int | None = None) -> None:
+        if document is None:
+            super().__init__(message=problem, details={"field": "yaml_content"})
+        else:
+            details = {"field": "yaml_content", "document": document}
+            super().__init__(message=f"document {document}: {problem}", details=details)
+
+
+class ConstraintViolation(Unprocessable):
+    """A database constraint other than a known unique one rejected the change."""
+
+    code = "constraint_violation"
+
+    def __init__(self, noun: str) -> None:
+        super().__init__(message=f"the {noun} violates a database constraint")
+
+
+# 503
+
+
+class DatabaseUnavailable(Unavailable):
+    code = "database_unavailable"
+    text = "database unavailable"
+
+
+class MigrationsPending(Unavailable):
+    code = "migrations_pending"
+
+    def __init__(self, current: str | None, expected: str) -> None:
+        message = "database schema is not at the expected revision"
+        super().__init__(message=message, details={"current": current, "expected": expected})

@@ -21,40 +21,25 @@ def validate(content: str) -> int:
     """Check that ``content`` holds one or more Kubernetes objects, each a mapping with
     ``apiVersion``, ``kind`` and ``metadata.name``. Returns the number of objects.
 
-    Raises ``Unprocessable`` naming the (0-based) document index that is wrong.
+    Raises ``InvalidYaml``, or ``InvalidDeploymentObject`` naming the (0-based) document index
+    that is wrong.
     """
     if not content.strip():
-        raise errors.Unprocessable(
-            "yaml_content is empty",
-            code="invalid_deployment_object",
-            details={"field": "yaml_content"},
-        )
+        raise errors.InvalidDeploymentObject("yaml_content is empty")
     try:
         documents = list(yaml.safe_load_all(content))
     except yaml.YAMLError as exc:
-        raise errors.Unprocessable(
-            f"yaml_content is not valid YAML: {_first_line(exc)}",
-            code="invalid_yaml",
-            details={"field": "yaml_content"},
-        ) from exc
+        raise errors.InvalidYaml(_first_line(exc)) from exc
     count = 0
     for index, document in enumerate(documents):
         if document is None:
             continue
         problem = _problem(document)
         if problem:
-            raise errors.Unprocessable(
-                f"document {index}: {problem}",
-                code="invalid_deployment_object",
-                details={"field": "yaml_content", "document": index},
-            )
+            raise errors.InvalidDeploymentObject(problem, document=index)
         count += 1
     if count == 0:
-        raise errors.Unprocessable(
-            "yaml_content holds no Kubernetes object",
-            code="invalid_deployment_object",
-            details={"field": "yaml_content"},
-        )
+        raise errors.InvalidDeploymentObject("yaml_content holds no Kubernetes object")
     return count
 
 

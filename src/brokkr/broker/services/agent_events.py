@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import msgspec
-
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
 from brokkr.broker.services.context import Context
@@ -20,16 +18,10 @@ async def record(
 ) -> wire.AgentEvent:
     """Only the agent itself reports, and only about objects it is served (D8, flaw 7)."""
     access.require_agent_itself(caller, agent_id)
-    access.require_same_id(
-        None if new.agent_id is msgspec.UNSET else new.agent_id, agent_id, field="agent_id"
-    )
+    access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
         if not await db.target_state.is_served(w.tx, agent_id, new.deployment_object_id):
-            raise errors.Unprocessable(
-                "the deployment object is not one served to this agent",
-                code="deployment_object_not_served",
-                details={"fields": {"deployment_object_id": "not served to this agent"}},
-            )
+            raise errors.DeploymentObjectNotServed()
         event = await db.agent_events.insert(
             w.tx,
             agent_id=agent_id,
@@ -66,9 +58,7 @@ async def list_for_agent(
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
         if await db.agents.get(tx, agent_id) is None:
-            raise errors.NotFound(
-                "agent not found", code="agent_not_found", details={"id": str(agent_id)}
-            )
+            raise errors.AgentNotFound(agent_id)
         return await db.agent_events.search(
             tx, agent_id=agent_id, limit=min(limit, MAX_LIMIT), offset=offset
         )
@@ -102,7 +92,5 @@ async def get(ctx: Context, *, caller: access.Caller, event_id: UUID) -> wire.Ag
     async with ctx.database.read() as tx:
         event = await db.agent_events.get(tx, event_id, **_scope(caller))
     if event is None:
-        raise errors.NotFound(
-            "agent event not found", code="agent_event_not_found", details={"id": str(event_id)}
-        )
+        raise errors.AgentEventNotFound(event_id)
     return event

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import msgspec
-
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
 from brokkr.broker.services.context import Context
@@ -14,15 +12,7 @@ from brokkr.common import wire
 
 async def _require_live_agent(tx: db.Tx, agent_id: UUID) -> None:
     if await db.agents.get(tx, agent_id) is None:
-        raise errors.NotFound(
-            "agent not found", code="agent_not_found", details={"id": str(agent_id)}
-        )
-
-
-def _body_agent(body_agent_id: UUID | msgspec.UnsetType, agent_id: UUID) -> None:
-    access.require_same_id(
-        None if body_agent_id is msgspec.UNSET else body_agent_id, agent_id, field="agent_id"
-    )
+        raise errors.AgentNotFound(agent_id)
 
 
 async def list_labels(
@@ -38,7 +28,7 @@ async def add_label(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, new: wire.NewAgentLabel
 ) -> wire.AgentLabel:
     access.require_admin(caller)
-    _body_agent(new.agent_id, agent_id)
+    access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
         label = await db.agent_metadata.labels.add(w.tx, agent_id, new.label)
@@ -52,11 +42,7 @@ async def remove_label(ctx: Context, *, caller: access.Caller, agent_id: UUID, l
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
         if not await db.agent_metadata.labels.remove(w.tx, agent_id, label):
-            raise errors.NotFound(
-                "the agent has no such label",
-                code="agent_label_not_found",
-                details={"label": label},
-            )
+            raise errors.AgentLabelNotFound(label)
         await w.audit("agent.label_removed", "agent", agent_id, {"label": label})
         await w.state_changed(agent_id)
 
@@ -74,7 +60,7 @@ async def add_annotation(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, new: wire.NewAgentAnnotation
 ) -> wire.AgentAnnotation:
     access.require_admin(caller)
-    _body_agent(new.agent_id, agent_id)
+    access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
         annotation = await db.agent_metadata.annotations.add(w.tx, agent_id, new.key, new.value)
@@ -92,10 +78,6 @@ async def remove_annotation(
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
         if not await db.agent_metadata.annotations.remove(w.tx, agent_id, key):
-            raise errors.NotFound(
-                "the agent has no annotation with this key",
-                code="agent_annotation_not_found",
-                details={"key": key},
-            )
+            raise errors.AgentAnnotationNotFound(key)
         await w.audit("agent.annotation_removed", "agent", agent_id, {"key": key})
         await w.state_changed(agent_id)

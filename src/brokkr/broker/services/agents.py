@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from uuid import UUID
 
-import msgspec
-
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, paks
+from brokkr.broker.domain import access, errors, paks, updates
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
-
-
-def _not_found(agent_id: UUID) -> errors.NotFound:
-    return errors.NotFound("agent not found", code="agent_not_found", details={"id": str(agent_id)})
 
 
 async def create(
@@ -25,9 +18,9 @@ async def create(
     async with ctx.work(caller) as w:
         agent = await db.agents.insert(
             w.tx,
-            agent_id=uuid.uuid4(),
             name=new.name,
             cluster_name=new.cluster_name,
+            status="INACTIVE",
             pak_hash=pak.hash,
             key_id=pak.key_id,
             now=w.now,
@@ -47,10 +40,7 @@ async def search(
     ctx: Context, *, caller: access.Caller, name: str | None, cluster_name: str | None
 ) -> wire.Agent:
     if not name or not cluster_name:
-        raise errors.BadRequest(
-            "query parameters name and cluster_name are both required",
-            code="name_and_cluster_required",
-        )
+        raise errors.NameAndClusterRequired()
     if caller.role is access.Role.GENERATOR:
         access.require_admin(caller)
     async with ctx.database.read() as tx:
@@ -58,10 +48,10 @@ async def search(
     # Non-admins learn nothing about agents other than themselves (no existence oracle).
     if caller.is_admin:
         if agent is None:
-            raise errors.NotFound("agent not found", code="agent_not_found")
+            raise errors.AgentNotFound()
         return agent
     if agent is None or not caller.is_agent(agent.id):
-        raise errors.Forbidden("access to this agent is not allowed", code="agent_pak_mismatch")
+        raise errors.AgentPakMismatch()
     return agent
 
 
@@ -69,41 +59,28 @@ async def get(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> wire.Ag
     access.require_admin_or_agent(caller, agent_id)
     agent = await db.agents.load(ctx.database, agent_id)
     if agent is None:
-        raise _not_found(agent_id)
+        raise errors.AgentNotFound(agent_id)
     return agent
-
-
-def _changes(current: wire.Agent, update: wire.AgentUpdate) -> dict[str, str]:
-    changes: dict[str, str] = {}
-    for field in ("name", "cluster_name", "status"):
-        value = getattr(update, field)
-        if value is not msgspec.UNSET and value != getattr(current, field):
-            changes[field] = value
-    return changes
 
 
 async def update(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, update: wire.AgentUpdate
 ) -> wire.Agent:
     access.require_admin_or_agent(caller, agent_id)
-    access.require_same_id(None if update.id is msgspec.UNSET else update.id, agent_id, field="id")
+    access.require_same_id(update.id, agent_id, errors.IdMismatch)
     async with ctx.work(caller) as w:
         current = await db.agents.get(w.tx, agent_id)
         if current is None:
-            raise _not_found(agent_id)
-        changes = _changes(current, update)
+            raise errors.AgentNotFound(agent_id)
+        changes = updates.changes(current, update, ("name", "cluster_name", "status"))
         if changes and not caller.is_admin:
             # D8: an agent may neither activate nor rename itself.
-            raise errors.Forbidden(
-                "only an admin may change an agent's name, cluster or status",
-                code="agent_update_forbidden",
-                details={"fields": sorted(changes)},
-            )
+            raise errors.AgentUpdateForbidden(sorted(changes))
         if not changes:
             return current
         agent = await db.agents.update(w.tx, agent_id, now=w.now, **changes)
         if agent is None:
-            raise _not_found(agent_id)
+            raise errors.AgentNotFound(agent_id)
         await w.audit("agent.updated", "agent", agent_id, changes)
     return agent
 
@@ -112,11 +89,11 @@ async def delete(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None
     """Soft-delete; deleting an already deleted agent changes nothing (D15)."""
     access.require_admin(caller)
     async with ctx.work(caller) as w:
-        credential = await db.agents.get_credential(w.tx, agent_id, for_update=True)
+        credential = await db.agents.get_credential(w.tx, agent_id)
         if credential is None:
-            if await db.agents.exists_including_deleted(w.tx, agent_id):
+            if await db.agents.get_including_deleted(w.tx, agent_id) is not None:
                 return
-            raise _not_found(agent_id)
+            raise errors.AgentNotFound(agent_id)
         await db.agents.soft_delete(w.tx, agent_id, now=w.now)
         await w.revoked(credential.pak_hash)
         await w.audit("agent.deleted", "agent", agent_id)
@@ -126,8 +103,8 @@ async def record_heartbeat(ctx: Context, *, caller: access.Caller, agent_id: UUI
     """Liveness only: not audited, or the trail would be mostly heartbeats."""
     access.require_agent_itself(caller, agent_id)
     async with ctx.work(caller) as w:
-        if not await db.agents.record_heartbeat(w.tx, agent_id, now=w.now):
-            raise _not_found(agent_id)
+        if await db.agents.update(w.tx, agent_id, now=w.now, last_heartbeat=w.now) is None:
+            raise errors.AgentNotFound(agent_id)
 
 
 async def rotate_pak(
@@ -136,14 +113,14 @@ async def rotate_pak(
     access.require_admin_or_agent(caller, agent_id)
     pak = paks.generate()
     async with ctx.work(caller) as w:
-        credential = await db.agents.get_credential(w.tx, agent_id, for_update=True)
+        credential = await db.agents.get_credential(w.tx, agent_id)
         if credential is None:
-            raise _not_found(agent_id)
-        agent = await db.agents.set_pak(
-            w.tx, agent_id, pak_hash=pak.hash, key_id=pak.key_id, now=w.now
+            raise errors.AgentNotFound(agent_id)
+        agent = await db.agents.update(
+            w.tx, agent_id, now=w.now, pak_hash=pak.hash, key_id=pak.key_id
         )
         if agent is None:
-            raise _not_found(agent_id)
+            raise errors.AgentNotFound(agent_id)
         await w.revoked(credential.pak_hash)
         details = {"agent_name": agent.name, "pak_key_id": pak.key_id}
         await w.audit("pak.rotated", "agent", agent_id, details)

@@ -68,11 +68,7 @@ async def get(ctx: Context, *, caller: access.Caller, object_id: UUID) -> wire.D
         if found is not None and await _may_read(tx, caller, found):
             return found
     # Callers who may not read it learn nothing about whether it exists.
-    raise errors.NotFound(
-        "deployment object not found",
-        code="deployment_object_not_found",
-        details={"id": str(object_id)},
-    )
+    raise errors.DeploymentObjectNotFound(object_id)
 
 
 async def _may_read(tx: db.Tx, caller: access.Caller, found: wire.DeploymentObject) -> bool:

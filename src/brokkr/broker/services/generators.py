@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
 from uuid import UUID
 
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, paks
+from brokkr.broker.domain import access, errors, paks, updates
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
@@ -18,15 +16,7 @@ from brokkr.common import wire
 def _protect_admin_generator(generator: wire.Generator, action: str) -> None:
     """The bootstrap ``admin-generator`` owns admin-created stacks and has no PAK by design."""
     if generator.name == db.admins.ADMIN_GENERATOR_NAME:
-        raise errors.Forbidden(
-            f"the admin-generator cannot be {action}", code="admin_generator_protected"
-        )
-
-
-def _not_found(generator_id: UUID) -> errors.NotFound:
-    return errors.NotFound(
-        "generator not found", code="generator_not_found", details={"id": str(generator_id)}
-    )
+        raise errors.AdminGeneratorProtected(action)
 
 
 async def create(
@@ -37,11 +27,11 @@ async def create(
     async with ctx.work(caller) as w:
         generator = await db.generators.insert(
             w.tx,
-            generator_id=uuid.uuid4(),
             name=new.name,
             description=new.description,
             pak_hash=pak.hash,
             key_id=pak.key_id,
+            is_active=True,
             now=w.now,
         )
         details = {"name": generator.name, "pak_key_id": pak.key_id}
@@ -60,45 +50,30 @@ async def get(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> wir
     async with ctx.database.read() as tx:
         generator = await db.generators.get(tx, generator_id)
     if generator is None:
-        raise _not_found(generator_id)
+        raise errors.GeneratorNotFound(generator_id)
     return generator
-
-
-def _changes(current: wire.Generator, update: wire.GeneratorUpdate) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for field in ("name", "description", "is_active"):
-        value = getattr(update, field)
-        if value is not msgspec.UNSET and value != getattr(current, field):
-            changes[field] = value
-    return changes
 
 
 async def update(
     ctx: Context, *, caller: access.Caller, generator_id: UUID, update: wire.GeneratorUpdate
 ) -> wire.Generator:
     access.require_admin_or_generator(caller, generator_id)
-    access.require_same_id(
-        None if update.id is msgspec.UNSET else update.id, generator_id, field="id"
-    )
+    access.require_same_id(update.id, generator_id, errors.IdMismatch)
     async with ctx.work(caller) as w:
-        credential = await db.generators.get_credential(w.tx, generator_id, for_update=True)
+        credential = await db.generators.get_credential(w.tx, generator_id)
         if credential is None:
-            raise _not_found(generator_id)
-        renamed = update.name is not msgspec.UNSET and update.name != credential.generator.name
+            raise errors.GeneratorNotFound(generator_id)
+        renamed = update.name is not msgspec.UNSET and update.name != credential.record.name
         if renamed or update.is_active is False:
-            _protect_admin_generator(credential.generator, "renamed or deactivated")
-        changes = _changes(credential.generator, update)
+            _protect_admin_generator(credential.record, "renamed or deactivated")
+        changes = updates.changes(credential.record, update, ("name", "description", "is_active"))
         if "is_active" in changes and not caller.is_admin:
-            raise errors.Forbidden(
-                "only an admin may activate or deactivate a generator",
-                code="generator_update_forbidden",
-                details={"fields": ["is_active"]},
-            )
+            raise errors.GeneratorUpdateForbidden()
         if not changes:
-            return credential.generator
+            return credential.record
         generator = await db.generators.update(w.tx, generator_id, now=w.now, **changes)
         if generator is None:
-            raise _not_found(generator_id)
+            raise errors.GeneratorNotFound(generator_id)
         if changes.get("is_active") is False:
             await w.revoked(credential.pak_hash)
         await w.audit("generator.updated", "generator", generator_id, changes)
@@ -109,12 +84,12 @@ async def delete(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> 
     """Soft-delete; deleting an already deleted generator changes nothing (D15)."""
     access.require_admin_or_generator(caller, generator_id)
     async with ctx.work(caller) as w:
-        credential = await db.generators.get_credential(w.tx, generator_id, for_update=True)
+        credential = await db.generators.get_credential(w.tx, generator_id)
         if credential is None:
-            if await db.generators.exists_including_deleted(w.tx, generator_id):
+            if await db.generators.get_including_deleted(w.tx, generator_id) is not None:
                 return
-            raise _not_found(generator_id)
-        _protect_admin_generator(credential.generator, "deleted")
+            raise errors.GeneratorNotFound(generator_id)
+        _protect_admin_generator(credential.record, "deleted")
         await db.generators.soft_delete(w.tx, generator_id, now=w.now)
         # D13: the generator's stacks go with it, and the clusters hear about it.
         for stack_id in await db.stacks.live_ids_of_generator(w.tx, generator_id):
@@ -133,15 +108,15 @@ async def rotate_pak(
     access.require_admin_or_generator(caller, generator_id)
     pak = paks.generate()
     async with ctx.work(caller) as w:
-        credential = await db.generators.get_credential(w.tx, generator_id, for_update=True)
+        credential = await db.generators.get_credential(w.tx, generator_id)
         if credential is None:
-            raise _not_found(generator_id)
-        _protect_admin_generator(credential.generator, "given a PAK")
-        generator = await db.generators.set_pak(
-            w.tx, generator_id, pak_hash=pak.hash, key_id=pak.key_id, now=w.now
+            raise errors.GeneratorNotFound(generator_id)
+        _protect_admin_generator(credential.record, "given a PAK")
+        generator = await db.generators.update(
+            w.tx, generator_id, now=w.now, pak_hash=pak.hash, key_id=pak.key_id
         )
         if generator is None:
-            raise _not_found(generator_id)
+            raise errors.GeneratorNotFound(generator_id)
         await w.revoked(credential.pak_hash)
         details = {"generator_name": generator.name, "pak_key_id": pak.key_id}
         await w.audit("pak.rotated", "generator", generator_id, details)

@@ -8,11 +8,7 @@ from brokkr.broker.services.context import Context
 
 
 async def check(ctx: Context, *, expected_revision: str) -> None:
-    """Raises ``Unavailable`` unless the database answers and is at ``expected_revision``."""
+    """Raises ``MigrationsPending`` unless the database answers and is at ``expected_revision``."""
     revision = await db.schema_version.current(ctx.database)
     if revision != expected_revision:
-        raise errors.Unavailable(
-            "database schema is not at the expected revision",
-            code="migrations_pending",
-            details={"current": revision, "expected": expected_revision},
-        )
+        raise errors.MigrationsPending(revision, expected_revision)

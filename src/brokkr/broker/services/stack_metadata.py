@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import msgspec
-
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
 from brokkr.broker.services import stacks
@@ -18,19 +16,13 @@ async def _readable(tx: db.Tx, caller: access.Caller, stack_id: UUID) -> None:
     """Admins, the owning generator, and agents associated with the stack by any path."""
     stack = await db.stacks.get(tx, stack_id)
     if stack is None:
-        raise stacks.not_found(stack_id)
+        raise errors.StackNotFound(stack_id)
     if caller.is_admin or caller.is_generator(stack.generator_id):
         return
     agent_id = caller.id if caller.role is access.Role.AGENT else None
     if agent_id is not None and await db.targeting.is_associated(tx, agent_id, stack_id):
         return
-    raise errors.Forbidden("the stack is not accessible to the caller", code="stack_not_accessible")
-
-
-def _body_stack(body_stack_id: UUID | msgspec.UnsetType, stack_id: UUID) -> None:
-    access.require_same_id(
-        None if body_stack_id is msgspec.UNSET else body_stack_id, stack_id, field="stack_id"
-    )
+    raise errors.StackNotAccessible()
 
 
 async def list_labels(
@@ -44,7 +36,7 @@ async def list_labels(
 async def add_label(
     ctx: Context, *, caller: access.Caller, stack_id: UUID, new: wire.NewStackLabel
 ) -> wire.StackLabel:
-    _body_stack(new.stack_id, stack_id)
+    access.require_same_id(new.stack_id, stack_id, errors.StackIdMismatch)
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
         label = await db.stack_metadata.labels.add(w.tx, stack_id, new.label)
@@ -57,11 +49,7 @@ async def remove_label(ctx: Context, *, caller: access.Caller, stack_id: UUID, l
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
         if not await db.stack_metadata.labels.remove(w.tx, stack_id, label):
-            raise errors.NotFound(
-                "the stack has no such label",
-                code="stack_label_not_found",
-                details={"label": label},
-            )
+            raise errors.StackLabelNotFound(label)
         await w.audit("stack.label_removed", "stack", stack_id, {"label": label})
         await w.state_changed(EVERYONE)
 
@@ -77,7 +65,7 @@ async def list_annotations(
 async def add_annotation(
     ctx: Context, *, caller: access.Caller, stack_id: UUID, new: wire.NewStackAnnotation
 ) -> wire.StackAnnotation:
-    _body_stack(new.stack_id, stack_id)
+    access.require_same_id(new.stack_id, stack_id, errors.StackIdMismatch)
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
         annotation = await db.stack_metadata.annotations.add(w.tx, stack_id, new.key, new.value)
@@ -94,10 +82,6 @@ async def remove_annotation(
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
         if not await db.stack_metadata.annotations.remove(w.tx, stack_id, key):
-            raise errors.NotFound(
-                "the stack has no annotation with this key",
-                code="stack_annotation_not_found",
-                details={"key": key},
-            )
+            raise errors.StackAnnotationNotFound(key)
         await w.audit("stack.annotation_removed", "stack", stack_id, {"key": key})
         await w.state_changed(EVERYONE)

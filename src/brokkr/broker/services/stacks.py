@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
 from uuid import UUID
 
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, manifests
+from brokkr.broker.domain import access, errors, manifests, updates
 from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import EVERYONE, Work
 from brokkr.common import wire
-
-
-def not_found(stack_id: UUID) -> errors.NotFound:
-    return errors.NotFound("stack not found", code="stack_not_found", details={"id": str(stack_id)})
 
 
 async def owned(
@@ -25,9 +19,9 @@ async def owned(
     """The live stack, if the caller is an admin or its owning generator (404, then 403)."""
     stack = await db.stacks.get(tx, stack_id, for_update=for_update)
     if stack is None:
-        raise not_found(stack_id)
+        raise errors.StackNotFound(stack_id)
     if not (caller.is_admin or caller.is_generator(stack.generator_id)):
-        raise errors.Forbidden("the stack belongs to another generator", code="stack_not_owned")
+        raise errors.StackNotOwned()
     return stack
 
 
@@ -56,30 +50,18 @@ async def _owner_for_new_stack(tx: db.Tx, caller: access.Caller, new: wire.NewSt
     requested = None if new.generator_id is msgspec.UNSET else new.generator_id
     if caller.role is access.Role.GENERATOR:
         if requested is not None and requested != caller.id:
-            raise errors.Forbidden(
-                "a generator may only create stacks for itself", code="stack_generator_mismatch"
-            )
+            raise errors.StackGeneratorMismatch()
         assert caller.id is not None  # noqa: S101 - generators always carry their id
         return caller.id
     if not caller.is_admin:
-        raise errors.Forbidden(
-            "only admins and generators create stacks", code="stack_create_denied"
-        )
+        raise errors.StackCreateDenied()
     if requested is None:
         owner = await db.admins.admin_generator_id(tx)
         if owner is None:
-            raise errors.Unprocessable(
-                "generator_id is required",
-                code="validation_failed",
-                details={"fields": {"generator_id": "required"}},
-            )
+            raise errors.GeneratorIdRequired()
         return owner
     if await db.generators.get(tx, requested) is None:
-        raise errors.Unprocessable(
-            "generator_id names no live generator",
-            code="generator_not_found",
-            details={"fields": {"generator_id": "unknown generator"}},
-        )
+        raise errors.StackOwnerNotFound()
     return requested
 
 
@@ -88,7 +70,6 @@ async def create(ctx: Context, *, caller: access.Caller, new: wire.NewStack) -> 
         generator_id = await _owner_for_new_stack(w.tx, caller, new)
         stack = await db.stacks.insert(
             w.tx,
-            stack_id=uuid.uuid4(),
             name=new.name,
             description=new.description,
             generator_id=generator_id,
@@ -104,12 +85,10 @@ async def list_all(
 ) -> list[wire.Stack]:
     if caller.role is access.Role.GENERATOR:
         if generator_id is not None and generator_id != caller.id:
-            raise errors.Forbidden(
-                "a generator lists only its own stacks", code="stacks_list_denied"
-            )
+            raise errors.StacksListDenied(agent=False)
         generator_id = caller.id
     elif not caller.is_admin:
-        raise errors.Forbidden("agents cannot list stacks", code="stacks_list_denied")
+        raise errors.StacksListDenied(agent=True)
     async with ctx.database.read() as tx:
         return await db.stacks.list_live(tx, generator_id=generator_id)
 
@@ -119,33 +98,20 @@ async def get(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> wire.St
         return await owned(tx, caller, stack_id)
 
 
-def _changes(current: wire.Stack, update: wire.StackUpdate) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for field in ("name", "description"):
-        value = getattr(update, field)
-        if value is not msgspec.UNSET and value != getattr(current, field):
-            changes[field] = value
-    return changes
-
-
 async def update(
     ctx: Context, *, caller: access.Caller, stack_id: UUID, update: wire.StackUpdate
 ) -> wire.Stack:
     async with ctx.work(caller) as w:
         current = await owned(w.tx, caller, stack_id, for_update=True)
-        access.require_same_id(
-            None if update.id is msgspec.UNSET else update.id, stack_id, field="id"
-        )
+        access.require_same_id(update.id, stack_id, errors.IdMismatch)
         if update.generator_id is not msgspec.UNSET and update.generator_id != current.generator_id:
-            raise errors.Forbidden(
-                "a stack's owner (generator_id) cannot be changed", code="stack_owner_immutable"
-            )
-        changes = _changes(current, update)
+            raise errors.StackOwnerImmutable()
+        changes = updates.changes(current, update, ("name", "description"))
         if not changes:
             return current
         stack = await db.stacks.update(w.tx, stack_id, now=w.now, **changes)
         if stack is None:
-            raise not_found(stack_id)
+            raise errors.StackNotFound(stack_id)
         await w.audit("stack.updated", "stack", stack_id, changes)
     return stack
 
@@ -154,17 +120,13 @@ async def delete(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> None
     """Soft delete; deleting an already deleted stack changes nothing (D15)."""
     async with ctx.work(caller) as w:
         stack = await db.stacks.get(w.tx, stack_id, for_update=True)
+        stack = stack or await db.stacks.get_including_deleted(w.tx, stack_id)
         if stack is None:
-            gone = await db.stacks.get_including_deleted(w.tx, stack_id)
-            if gone is None:
-                raise not_found(stack_id)
-            if not (caller.is_admin or caller.is_generator(gone.generator_id)):
-                raise errors.Forbidden(
-                    "the stack belongs to another generator", code="stack_not_owned"
-                )
-            return
+            raise errors.StackNotFound(stack_id)
         if not (caller.is_admin or caller.is_generator(stack.generator_id)):
-            raise errors.Forbidden("the stack belongs to another generator", code="stack_not_owned")
+            raise errors.StackNotOwned()
+        if stack.deleted_at is not None:
+            return
         marker = await retire(w, stack)
         details = {"name": stack.name, "deletion_marker_id": str(marker.id)}
         await w.audit("stack.deleted", "stack", stack_id, details)

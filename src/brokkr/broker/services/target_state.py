@@ -26,9 +26,7 @@ async def get(
     announced since it was computed (no query), else from the digest (no YAML read)."""
     access.require_admin_or_agent(caller, agent_id)
     if caller.is_admin and await db.agents.load(ctx.database, agent_id) is None:
-        raise errors.NotFound(
-            "agent not found", code="agent_not_found", details={"id": str(agent_id)}
-        )
+        raise errors.AgentNotFound(agent_id)
     known = ctx.versions.etag(agent_id, full=full)
     if known is not None and rules.matches(if_none_match, known):
         return TargetState(etag=known, objects=None)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import msgspec
-
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
 from brokkr.broker.services import stacks
@@ -15,9 +13,7 @@ from brokkr.common import wire
 
 async def _live_agent(tx: db.Tx, agent_id: UUID) -> None:
     if await db.agents.get(tx, agent_id) is None:
-        raise errors.NotFound(
-            "agent not found", code="agent_not_found", details={"id": str(agent_id)}
-        )
+        raise errors.AgentNotFound(agent_id)
 
 
 async def _may_change_targets(
@@ -26,17 +22,15 @@ async def _may_change_targets(
     """Admins, and the generator owning the stack; never agents (D8). New targets need a live
     stack; a target left pointing at a deleted stack can still be removed."""
     if caller.role is access.Role.AGENT:
-        raise errors.Forbidden("agents cannot change targets", code="target_create_denied")
+        raise errors.TargetCreateDenied()
     if deleted_ok:
         stack = await db.stacks.get_including_deleted(tx, stack_id)
     else:
         stack = await db.stacks.get(tx, stack_id)
     if stack is None:
-        raise stacks.not_found(stack_id)
+        raise errors.StackNotFound(stack_id)
     if not (caller.is_admin or caller.is_generator(stack.generator_id)):
-        raise errors.Forbidden(
-            "a generator may only target its own stacks", code="target_generator_mismatch"
-        )
+        raise errors.TargetGeneratorMismatch()
 
 
 async def list_targets(
@@ -51,9 +45,7 @@ async def list_targets(
 async def add_target(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, new: wire.NewAgentTarget
 ) -> wire.AgentTarget:
-    access.require_same_id(
-        None if new.agent_id is msgspec.UNSET else new.agent_id, agent_id, field="agent_id"
-    )
+    access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
         await _may_change_targets(w.tx, caller, new.stack_id)
         await _live_agent(w.tx, agent_id)
@@ -69,11 +61,7 @@ async def remove_target(
     async with ctx.work(caller) as w:
         await _may_change_targets(w.tx, caller, stack_id, deleted_ok=True)
         if not await db.targeting.remove_target(w.tx, agent_id, stack_id):
-            raise errors.NotFound(
-                "the agent does not target this stack",
-                code="agent_target_not_found",
-                details={"stack_id": str(stack_id)},
-            )
+            raise errors.AgentTargetNotFound(stack_id)
         await w.audit("agent.target_removed", "agent", agent_id, {"stack_id": str(stack_id)})
         await w.state_changed(agent_id)
 

@@ -1,0 +1,115 @@
+"""The error catalogue pins every stable code: clients match on ``code`` (D2), so adding,
+renaming or moving one to another status must show up here as a deliberate change."""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+
+from brokkr.broker.domain import errors
+
+# Every code the broker answers with, by the class that raises it.
+CODES: dict[type[errors.BrokerError], tuple[int, str]] = {
+    errors.InternalError: (500, "internal_error"),
+    errors.MethodNotAllowed: (405, "method_not_allowed"),
+    errors.InvalidParameter: (400, "invalid_parameter"),
+    errors.InvalidJson: (400, "invalid_json"),
+    errors.InvalidEncoding: (400, "invalid_encoding"),
+    errors.InvalidText: (400, "invalid_text"),
+    errors.NameAndClusterRequired: (400, "name_and_cluster_required"),
+    errors.PakRequired: (401, "unauthorized"),
+    errors.AdminRequired: (403, "admin_required"),
+    errors.AgentPakMismatch: (403, "agent_pak_mismatch"),
+    errors.AgentUpdateForbidden: (403, "agent_update_forbidden"),
+    errors.GeneratorNotOwned: (403, "generator_not_owned"),
+    errors.GeneratorUpdateForbidden: (403, "generator_update_forbidden"),
+    errors.AdminGeneratorProtected: (403, "admin_generator_protected"),
+    errors.IdMismatch: (403, "id_mismatch"),
+    errors.AgentIdMismatch: (403, "agent_id_mismatch"),
+    errors.StackIdMismatch: (403, "stack_id_mismatch"),
+    errors.TargetCreateDenied: (403, "target_create_denied"),
+    errors.TargetGeneratorMismatch: (403, "target_generator_mismatch"),
+    errors.StackNotOwned: (403, "stack_not_owned"),
+    errors.StackNotAccessible: (403, "stack_not_accessible"),
+    errors.StackGeneratorMismatch: (403, "stack_generator_mismatch"),
+    errors.StackCreateDenied: (403, "stack_create_denied"),
+    errors.StackOwnerImmutable: (403, "stack_owner_immutable"),
+    errors.StacksListDenied: (403, "stacks_list_denied"),
+    errors.RouteNotFound: (404, "not_found"),
+    errors.AgentNotFound: (404, "agent_not_found"),
+    errors.GeneratorNotFound: (404, "generator_not_found"),
+    errors.StackNotFound: (404, "stack_not_found"),
+    errors.DeploymentObjectNotFound: (404, "deployment_object_not_found"),
+    errors.AgentEventNotFound: (404, "agent_event_not_found"),
+    errors.AgentLabelNotFound: (404, "agent_label_not_found"),
+    errors.AgentAnnotationNotFound: (404, "agent_annotation_not_found"),
+    errors.StackLabelNotFound: (404, "stack_label_not_found"),
+    errors.StackAnnotationNotFound: (404, "stack_annotation_not_found"),
+    errors.AgentTargetNotFound: (404, "agent_target_not_found"),
+    errors.AgentNameTaken: (409, "agent_name_taken"),
+    errors.GeneratorNameTaken: (409, "generator_name_taken"),
+    errors.StackNameTaken: (409, "stack_name_taken"),
+    errors.AgentLabelExists: (409, "agent_label_exists"),
+    errors.StackLabelExists: (409, "stack_label_exists"),
+    errors.AgentAnnotationExists: (409, "agent_annotation_exists"),
+    errors.StackAnnotationExists: (409, "stack_annotation_exists"),
+    errors.AgentTargetExists: (409, "agent_target_exists"),
+    errors.UnsupportedContentType: (415, "unsupported_media_type"),
+    errors.ValidationFailed: (422, "validation_failed"),
+    errors.GeneratorIdRequired: (422, "validation_failed"),
+    errors.StackOwnerNotFound: (422, "generator_not_found"),
+    errors.DeploymentObjectNotServed: (422, "deployment_object_not_served"),
+    errors.InvalidYaml: (422, "invalid_yaml"),
+    errors.InvalidDeploymentObject: (422, "invalid_deployment_object"),
+    errors.ConstraintViolation: (422, "constraint_violation"),
+    errors.DatabaseUnavailable: (503, "database_unavailable"),
+    errors.MigrationsPending: (503, "migrations_pending"),
+}
+
+# The status groups: never raised, so they carry no code.
+STATUSES: dict[type[errors.BrokerError], int] = {
+    errors.BrokerError: 500,
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.UnsupportedMediaType: 415,
+    errors.Unprocessable: 422,
+    errors.Unavailable: 503,
+}
+
+
+def _catalogue() -> set[type[errors.BrokerError]]:
+    return {
+        cls
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.BrokerError) and cls.__module__ == errors.__name__
+    }
+
+
+def test_every_error_class_is_pinned() -> None:
+    assert _catalogue() == set(CODES) | set(STATUSES)
+
+
+def test_every_code_has_its_status() -> None:
+    assert {cls: (cls.status, cls.code) for cls in CODES} == CODES
+
+
+def test_status_groups_carry_no_code() -> None:
+    for cls, status in STATUSES.items():
+        assert cls.status == status
+        assert not hasattr(cls, "code"), cls
+
+
+def test_bodies_are_built_from_the_facts() -> None:
+    agent_id = uuid.uuid4()
+    missing = errors.AgentNotFound(agent_id)
+    assert (missing.message, missing.details) == ("agent not found", {"id": str(agent_id)})
+    assert errors.AgentNotFound().details is None
+    mismatch = errors.AgentIdMismatch()
+    assert mismatch.message == "agent_id in the body does not match the path"
+    assert mismatch.details == {"field": "agent_id"}
+    invalid = errors.InvalidDeploymentObject("is not a mapping", document=2)
+    assert invalid.message == "document 2: is not a mapping"
+    assert invalid.details == {"field": "yaml_content", "document": 2}
