@@ -11,10 +11,12 @@ rollback (audit, outbox) and nothing is forgotten before a commit.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from uuid import UUID
 
 import httpx
 import pytest
@@ -381,29 +383,24 @@ async def test_mutating_route_audits_invalidates_and_revokes(api: Api, case: Cas
         assert (await w.send("POST", "/auth/pak", pak=pak)).status_code == 401
 
 
-def context(api: Api) -> Context:
-    ctx: Context = api.broker.app.state.ctx
-    return ctx
-
-
 class Boom(Exception):
     pass
 
 
-async def test_nothing_declared_in_a_rolled_back_unit_of_work_survives(api: Api) -> None:
-    ctx = context(api)
+def watched(api: Api, etag: str) -> tuple[Context, UUID, list[str]]:
+    """The broker's context, an agent whose ETag it trusts, and the PAK hashes it forgets."""
+    ctx: Context = api.broker.app.state.ctx
     agent_id = uuid.uuid4()
-    ctx.versions.remember(agent_id, full=False, etag='"kept"', token=ctx.versions.token(agent_id))
+    ctx.versions.remember(agent_id, full=False, etag=etag, token=ctx.versions.token(agent_id))
     forgotten: list[str] = []
-    ctx_spy = Context(
-        database=ctx.database,
-        data_dir=ctx.data_dir,
-        forget_pak=forgotten.append,
-        versions=ctx.versions,
-        objects=ctx.objects,
-    )
+    spied = dataclasses.replace(ctx, forget_pak=forgotten.append)
+    return spied, agent_id, forgotten
+
+
+async def test_nothing_declared_in_a_rolled_back_unit_of_work_survives(api: Api) -> None:
+    ctx, agent_id, forgotten = watched(api, '"kept"')
     with pytest.raises(Boom):
-        async with ctx_spy.work(None) as w:
+        async with ctx.work(None) as w:
             await w.audit("test.rolled_back", "test", None)
             await w.emit(events.Event(event_type="stack.created", data={"name": "web"}))
             await w.state_changed(agent_id)
@@ -416,18 +413,8 @@ async def test_nothing_declared_in_a_rolled_back_unit_of_work_survives(api: Api)
 
 
 async def test_a_committed_unit_of_work_writes_everything_then_forgets(api: Api) -> None:
-    ctx = context(api)
-    agent_id = uuid.uuid4()
-    ctx.versions.remember(agent_id, full=False, etag='"old"', token=ctx.versions.token(agent_id))
-    forgotten: list[str] = []
-    ctx_spy = Context(
-        database=ctx.database,
-        data_dir=ctx.data_dir,
-        forget_pak=forgotten.append,
-        versions=ctx.versions,
-        objects=ctx.objects,
-    )
-    async with ctx_spy.work(None) as w:
+    ctx, agent_id, forgotten = watched(api, '"old"')
+    async with ctx.work(None) as w:
         await w.audit("test.committed", "test", None, {"n": 1})
         await w.emit(events.Event(event_type="stack.created", data={"name": "web"}))
         await w.state_changed(agent_id)
