@@ -39,7 +39,7 @@ from brokkr.broker.auth.authenticator import Authenticator
 from brokkr.broker.auth.cache import IdentityCache
 from brokkr.broker.metrics import Metrics
 from brokkr.broker.services.context import Context
-from brokkr.broker.settings import Settings
+from brokkr.broker.settings import LiveSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,12 @@ def create_app(settings: Settings) -> Litestar:
     cache = IdentityCache(
         ttl=settings.auth.cache_ttl_seconds, max_entries=settings.auth.cache_max_entries
     )
-    ctx = Context(database=database, data_dir=settings.data_path, forget_pak=cache.forget)
+    ctx = Context(
+        database=database,
+        data_dir=settings.data_path,
+        forget_pak=cache.forget,
+        settings=LiveSettings(settings),
+    )
     authenticator = Authenticator(ctx, cache)
     listener = db.notify.ChangeListener(
         database, on_revoked=cache.forget, on_state_changed=ctx.versions.changed

@@ -60,6 +60,10 @@ class CorsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     max_age_seconds: Annotated[int, msgspec.Meta(ge=0)] = 3600
 
 
+class LimitsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Bounds on what one caller may send or be sent (sizes, depths, times)."""
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./.brokkr"
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
@@ -67,6 +71,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     cors: CorsSettings = msgspec.field(default_factory=CorsSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
 
     @property
     def data_path(self) -> Path:
@@ -86,6 +91,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         raise layered.SettingsError(
             "database.url must start with postgresql:// or sqlite:// (got another scheme)"
         )
+
+
+class LiveSettings:
+    """The settings in force. A reload (D20) swaps in a new object; code that must see reloaded
+    values (limits, TTLs, log level) reads ``current`` when it acts, never a copy taken at start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.current = settings
 
 
 def load(*, config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

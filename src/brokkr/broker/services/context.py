@@ -13,6 +13,7 @@ from brokkr.broker.caches.objects import ObjectCache
 from brokkr.broker.caches.state_versions import StateVersions
 from brokkr.broker.domain import access
 from brokkr.broker.services.work import Work, unit_of_work
+from brokkr.broker.settings import LiveSettings, Settings
 
 
 def utc_now() -> datetime:
@@ -29,6 +30,7 @@ class Context:
     versions: StateVersions = field(default_factory=StateVersions)
     objects: ObjectCache = field(default_factory=ObjectCache)
     now: Callable[[], datetime] = field(default=utc_now)
+    settings: LiveSettings = field(default_factory=lambda: LiveSettings(Settings()))
 
     def work(self, caller: access.Caller | None) -> AbstractAsyncContextManager[Work]:
         """Open a unit of work for ``caller`` (None: the broker itself acts)."""
