@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FUZZ_SECONDS ?= 300
 
 .DEFAULT_GOAL := help
 
@@ -34,4 +35,7 @@ check: lint test ## Everything CI runs
 bench: $(STAMP) ## Authenticated GET /agents/{id} vs a bare Litestar+asyncpg ceiling (PostgreSQL)
 	$(BIN)/python bench/auth_get_agent.py
 
-.PHONY: help install run test lint check bench
+fuzz: $(STAMP) ## Schemathesis over the broker's OpenAPI on SQLite for FUZZ_SECONDS (300); not in test
+	$(BIN)/python bench/fuzz.py --seconds $(FUZZ_SECONDS)
+
+.PHONY: help install run test lint check bench fuzz

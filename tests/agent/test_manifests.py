@@ -17,7 +17,9 @@ import pytest
 
 from brokkr.agent import manifests
 from brokkr.agent.manifests import ObjectRef
+from brokkr.common.yaml_guard import YamlLimits
 
+LIMITS = YamlLimits()
 STACK = UUID("00000000-0000-0000-0000-00000000000a")
 AGENT = UUID("00000000-0000-0000-0000-00000000000b")
 DO = UUID("00000000-0000-0000-0000-00000000000c")
@@ -52,12 +54,12 @@ CRD = obj(
 def test_parse_keeps_document_order_and_skips_empty_documents(
     content: str, names: list[str]
 ) -> None:
-    assert [m["metadata"]["name"] for m in manifests.parse(content)] == names
+    assert [m["metadata"]["name"] for m in manifests.parse(content, LIMITS)] == names
 
 
 def test_parse_keeps_timestamps_as_strings() -> None:
     parsed = manifests.parse(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {d: 2024-01-02}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {d: 2024-01-02}\n", LIMITS
     )
     assert parsed[0]["data"] == {"d": "2024-01-02"}
 
@@ -83,7 +85,7 @@ def test_parse_keeps_timestamps_as_strings() -> None:
 )
 def test_parse_errors_name_the_document(content: str, message: str) -> None:
     with pytest.raises(manifests.ManifestError, match=message):
-        manifests.parse(content)
+        manifests.parse(content, LIMITS)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The reconcile against the fake kube-apiserver over real HTTP: converge, prune, delete a stack,
-correct drift, fail with the API server's reason, retry a 500, and survive a restart."""
+correct drift, fail with the API server's reason, retry a 500, survive a restart, and fail a
+hostile (billion laughs) object alone, before stamping, while the next one applies."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from textwrap import indent
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -18,6 +20,7 @@ from brokkr.agent.kube import KubeCluster
 from brokkr.agent.outcomes import Outcome
 from brokkr.agent.settings import AgentSection, Settings
 from brokkr.common import wire
+from tests.common.test_yaml_guard import laughs
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.widgets import CRD, WIDGET
 
@@ -282,3 +285,21 @@ async def test_inventories_survive_a_restart(fake: FakeKubeApiServer, settings: 
     assert fake.get("ConfigMap", "settings", "shop") is None
     assert stored.stack_id == STACK
     assert stored.created_namespaces == ("shop",)
+
+
+async def test_a_hostile_object_fails_alone_before_it_is_stamped(
+    fake: FakeKubeApiServer, cluster: KubeCluster, settings: Settings
+) -> None:
+    # A million nodes once expanded: stamping copied them into an annotation (39 MB in the trial).
+    hostile = deployment_object(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol, namespace: shop}\ndata:\n"
+        + indent(laughs(6, width=10), "  "),
+        stack=uuid4(),
+    )
+    good = deployment_object(NAMESPACE + "---" + CONFIGMAP)
+    failed, applied = await reconcile.Reconciler(settings, cluster)([hostile, good], agent_id=AGENT)
+    assert not failed.success
+    assert failed.message is not None and "aliases expand" in failed.message
+    assert applied.success, applied.message
+    assert fake.get("ConfigMap", "lol", "shop") is None
+    assert fake.get("ConfigMap", "settings", "shop") is not None

@@ -22,6 +22,7 @@ from brokkr.agent.probes import Health, Metrics, ProbeServer
 from brokkr.agent.settings import Settings
 from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
+from brokkr.common.yaml_guard import YamlLimits
 from tests.agent.test_reconcile import AGENT, deployment_object, run, settings_for
 from tests.cli.serving import Server, running_broker
 from tests.fakes.kube_apiserver import FakeKubeApiServer
@@ -207,7 +208,7 @@ async def settings(fake: FakeKubeApiServer, tmp_path: Path) -> Settings:
 async def cluster(settings: Settings) -> AsyncIterator[KubeCluster]:
     connected = await kube.connect(settings)
     # The pre-created namespace of the reference tests (not applied by a deployment object).
-    await connected.objects.apply(manifests.parse(NAMESPACE_ONLY)[0])
+    await connected.objects.apply(manifests.parse(NAMESPACE_ONLY, YamlLimits())[0])
     yield connected
     await connected.aclose()
 
@@ -337,7 +338,7 @@ def convert(*documents: str) -> list[manifests.Manifest]:
             deployment_object_id=obj.id,
             checksum=obj.yaml_checksum,
         )
-        for manifest in manifests.order_for_apply(manifests.parse(obj.yaml_content))
+        for manifest in manifests.order_for_apply(manifests.parse(obj.yaml_content, YamlLimits()))
     ]
 
 

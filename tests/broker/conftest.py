@@ -72,6 +72,8 @@ class Broker:
                 tables.generators.delete().where(tables.generators.c.name != "admin-generator")
             )
         self.app.state.authenticator.cache.forget(None)
+        # Every test starts with the failure-audit rate limit unspent.
+        self.app.state.ctx.audit_throttle.clear()
         # Rows were removed behind the services' back: no remembered target state holds.
         self.app.state.ctx.versions.changed(None)
 

@@ -38,9 +38,11 @@ GRACE_SECONDS = 5.0
 
 
 class BrokerProcess:
-    """``brokkr serve`` on a fixed port and data dir; ``stop`` and ``start`` at will."""
+    """``brokkr serve`` on a fixed port and data dir; ``stop`` and ``start`` at will;
+    ``environ`` adds BROKKR__* variables (a test module's own broker settings)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, environ: dict[str, str] | None = None) -> None:
+        self.environ = environ or {}
         self.data_dir = root / "data"
         self.workdir = root / "work"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +56,11 @@ class BrokerProcess:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> None:
-        extra = {"BROKKR__BROKER__ADMIN_PAK": self.admin_pak, "BROKKR__LOG__LEVEL": "warning"}
+        extra = {
+            "BROKKR__BROKER__ADMIN_PAK": self.admin_pak,
+            "BROKKR__LOG__LEVEL": "warning",
+            **self.environ,
+        }
         with self.output.open("ab") as out:
             self.process = subprocess.Popen(
                 [BROKKR, "serve", "--host", HOST, "--port", str(self.port)],

@@ -9,11 +9,12 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
-import yaml
+
+from brokkr.common import yaml_guard
 
 Manifest = dict[str, Any]
 
@@ -93,39 +94,24 @@ class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
         return (self.group, self.kind, self.namespace, self.name)
 
 
-# libyaml's parser when PyYAML was built with it: the pure-Python one dominated the agent's
-# client-side cost of applying a big stack (bench/agent_apply.py).
-if TYPE_CHECKING:
-    _SafeLoader = yaml.SafeLoader
-else:
-    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_SafeLoader):
-    """Safe loader that keeps timestamps as strings: objects travel as JSON, as with kubectl."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def parse(yaml_content: str) -> list[Manifest]:
+def parse(yaml_content: str, limits: yaml_guard.YamlLimits) -> list[Manifest]:
     """Documents of a multi-document YAML stream, in order; empty documents are skipped.
 
-    Documents are numbered from 1 in error messages, counting empty ones.
+    Whatever the broker accepted, a document over ``limits`` (a billion laughs would expand
+    while being stamped) fails here, before any copy is made. Documents are numbered from 1 in
+    error messages, counting empty ones.
     """
-    manifests: list[Manifest] = []
-    number = 0
-    documents = yaml.load_all(yaml_content, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     try:
-        for number, document in enumerate(documents, start=1):
-            if document is not None:
-                manifests.append(_checked(document, number))
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"document {number + 1}: invalid YAML: {exc}") from exc
-    return manifests
+        documents = yaml_guard.load_all(yaml_content, limits)
+    except yaml_guard.YamlLimitExceeded as exc:
+        raise ManifestError(f"document {exc.document}: refused: {exc.reason}") from exc
+    except yaml_guard.YamlError as exc:
+        raise ManifestError(f"document {exc.document}: invalid YAML: {exc.reason}") from exc
+    return [
+        _checked(document, number)
+        for number, document in enumerate(documents, start=1)
+        if document is not None
+    ]
 
 
 def _checked(document: object, number: int) -> Manifest:

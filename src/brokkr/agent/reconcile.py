@@ -78,7 +78,7 @@ class Reconciler:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _apply(self, obj: wire.DeploymentObject, owner_id: UUID) -> str:
-        documents = manifests.parse(obj.yaml_content)
+        documents = manifests.parse(obj.yaml_content, self.settings.agent.yaml_limits)
         stamped = [
             manifests.stamp(
                 document,

@@ -14,6 +14,7 @@ from typing import Annotated
 import msgspec
 
 from brokkr.common import settings as layered
+from brokkr.common import yaml_guard
 from brokkr.common.settings import LogSettings
 
 # Parts of the shared BROKKR__* namespace that the broker (or telemetry, not implemented yet)
@@ -27,6 +28,7 @@ FOREIGN_SECTIONS = (
     "cors",
     "webhooks",
     "retention",
+    "limits",
     "telemetry",
 )
 # The reference agent's keys for what this agent does not have (the WebSocket channel, deployment
@@ -76,10 +78,23 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     namespace: Annotated[str, msgspec.Meta(min_length=1, max_length=63)] = "brokkr-system"
     # How long SIGTERM waits for the current step before exiting (flaw 17).
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 25.0
+    # A deployment object over these YAML limits fails alone, before it is stamped: a billion
+    # laughs would otherwise expand in the agent's memory. Defaults match the broker's.
+    max_yaml_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    max_yaml_scalar_chars: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
+    max_yaml_expansion: Annotated[int, msgspec.Meta(ge=1)] = 10
 
     def __post_init__(self) -> None:
         if self.backoff_min > self.backoff_max:
             raise ValueError("agent.backoff_min must not exceed agent.backoff_max")
+
+    @property
+    def yaml_limits(self) -> yaml_guard.YamlLimits:
+        return yaml_guard.YamlLimits(
+            max_depth=self.max_yaml_depth,
+            max_scalar_chars=self.max_yaml_scalar_chars,
+            max_expansion=self.max_yaml_expansion,
+        )
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

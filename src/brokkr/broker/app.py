@@ -6,23 +6,29 @@ starts the revocation listener (D7), and closes everything on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
 
 from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
 import brokkr
-from brokkr.broker import db, migrations, services
+from brokkr.broker import db, migrations, private_files, services
 from brokkr.broker.api import (
     agent_events,
     agent_metadata,
     agents,
     audit_logs,
     auth,
+    bodies,
+    config,
+    denials,
     dependencies,
     deployment_objects,
     docs,
@@ -37,36 +43,47 @@ from brokkr.broker.api import (
 from brokkr.broker.api.observability import Observability
 from brokkr.broker.auth.authenticator import Authenticator
 from brokkr.broker.auth.cache import IdentityCache
+from brokkr.broker.domain.errors import BrokerError
+from brokkr.broker.jobs.retention import AuditRetention
 from brokkr.broker.metrics import Metrics
 from brokkr.broker.services.context import Context
-from brokkr.broker.settings import LiveSettings, Settings
+from brokkr.broker.settings import CorsSettings, LiveSettings, Settings, Source
+from brokkr.common import logging as brokkr_logging
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# Answers above a few KiB are gzipped for clients that accept it (target-state YAML shrinks ~7x).
+# Level 1: compression runs on the event loop, and higher levels cost 2-6x the time for ~10% less.
+GZIP = CompressionConfig(backend="gzip", minimum_size=4096, gzip_compress_level=1)
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(
+    settings: Settings, *, source: Source | None = None, sighup: bool = False
+) -> Litestar:
+    """``source``: where a reload re-reads the settings; ``sighup``: reload on SIGHUP (serve)."""
     database = db.create(
         settings.database_url,
         pool_size=settings.database.pool_size,
-        connect_timeout=settings.database.connect_timeout_seconds,
+        timeouts=settings.database.timeouts(),
     )
     cache = IdentityCache(
         ttl=settings.auth.cache_ttl_seconds, max_entries=settings.auth.cache_max_entries
     )
+    metrics = Metrics()
     ctx = Context(
         database=database,
         data_dir=settings.data_path,
         forget_pak=cache.forget,
-        settings=LiveSettings(settings),
+        settings=LiveSettings(settings, source=source),
+        audit_dropped=metrics.audit_dropped,
     )
     authenticator = Authenticator(ctx, cache)
     listener = db.notify.ChangeListener(
         database, on_revoked=cache.forget, on_state_changed=ctx.versions.changed
     )
 
-    runtime = Runtime(settings=settings, ctx=ctx, listener=listener)
+    runtime = Runtime(settings=settings, ctx=ctx, listener=listener, sighup=sighup)
 
     api = Router(
         path="/api/v1",
@@ -81,13 +98,15 @@ def create_app(settings: Settings) -> Litestar:
             deployment_objects.router,
             auth.router,
             audit_logs.router,
+            config.router,
         ],
-        guards=[dependencies.authenticate],
+        guards=[dependencies.authenticate, bodies.json_only],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[api, ops.router, docs.router],
         dependencies=dependencies.PROVIDERS,
         exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        after_exception=[denials.record],
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         state=State(
@@ -95,16 +114,11 @@ def create_app(settings: Settings) -> Litestar:
                 "ctx": ctx,
                 "runtime": runtime,
                 "authenticator": authenticator,
-                "metrics": Metrics(),
+                "metrics": metrics,
                 "schema_head": migrations.head(),
             }
         ),
-        cors_config=CORSConfig(
-            allow_origins=settings.cors.allowed_origins,
-            allow_methods=settings.cors.allowed_methods,  # type: ignore[arg-type]
-            allow_headers=settings.cors.allowed_headers,
-            max_age=settings.cors.max_age_seconds,
-        ),
+        cors_config=_cors(settings.cors),
         openapi_config=OpenAPIConfig(
             title="brokkr-broker",
             version=brokkr.__version__,
@@ -114,22 +128,35 @@ def create_app(settings: Settings) -> Litestar:
             components=Components(security_schemes=dict(security.SCHEMES)),
         ),
         request_max_body_size=MAX_BODY_BYTES,
+        compression_config=GZIP,
         logging_config=None,
         debug=False,
     )
+    _follow_reloads(app, cache)
+    return app
 
 
 class Runtime:
-    """What starts and stops with the server: schema migration, admin bootstrap, listeners."""
+    """What starts and stops with the server: schema migration, admin bootstrap, listeners, jobs."""
 
     def __init__(
-        self, *, settings: Settings, ctx: Context, listener: db.notify.ChangeListener
+        self,
+        *,
+        settings: Settings,
+        ctx: Context,
+        listener: db.notify.ChangeListener,
+        sighup: bool = False,
     ) -> None:
         self._settings = settings
         self._ctx = ctx
         self._listener = listener
+        self._sighup = sighup
+        self._reloads: set[asyncio.Task[None]] = set()
+        self.retention = AuditRetention(ctx)
 
     async def start(self) -> None:
+        if self._settings.data_path.exists():
+            private_files.ensure_dir(self._settings.data_path)
         await migrations.upgrade(self._ctx.database)
         await self._ctx.database.open_fast_pool()
         outcome = await services.admin.bootstrap(
@@ -140,16 +167,62 @@ class Runtime:
         if outcome.generated_pak:
             _print_banner(outcome.generated_pak, outcome)
         await self._listener.start()
+        self.retention.start()
+        if self._sighup:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
+
+    def _reload_on_signal(self) -> None:
+        # D20: SIGHUP reloads like POST /admin/config/reload (the default action would stop us).
+        task = asyncio.create_task(self._reload(), name="broker-config-reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload(self) -> None:
+        try:
+            outcome = await services.config.reload(self._ctx, caller=None)
+        except BrokerError as exc:
+            log.error("configuration not reloaded (SIGHUP): %s", exc.message)
+            return
+        log.info("configuration reloaded (SIGHUP): %s", outcome.message)
 
     async def stop(self) -> None:
+        if self._sighup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await self.retention.stop()
         await self._listener.stop()
         await self._ctx.database.dispose()
 
 
-def create_asgi(settings: Settings) -> Observability:
-    """The app as served: wrapped by request ids, access logs and metrics."""
-    app = create_app(settings)
+def create_asgi(settings: Settings, *, source: Source | None = None) -> Observability:
+    """The app as served: wrapped by request ids, access logs and metrics; reloads on SIGHUP."""
+    app = create_app(settings, source=source, sighup=True)
     return Observability(app, app.state.metrics)
+
+
+def _follow_reloads(app: Litestar, cache: IdentityCache) -> None:
+    """What reads its settings once (the log handler, CORS, the auth cache) follows a reload."""
+    live: LiveSettings = app.state.ctx.settings
+
+    def apply(old: Settings, new: Settings) -> None:
+        if new.log != old.log:
+            brokkr_logging.configure(level=new.log.level, as_json=new.log.format == "json")
+        if new.cors != old.cors and app.cors_config is not None:
+            # The CORS middleware holds this object: it becomes the new configuration in place
+            # (its cached derived values go with the old attributes).
+            vars(app.cors_config).clear()
+            vars(app.cors_config).update(vars(_cors(new.cors)))
+        cache.configure(ttl=new.auth.cache_ttl_seconds, max_entries=new.auth.cache_max_entries)
+
+    live.subscribe(apply)
+
+
+def _cors(cors: CorsSettings) -> CORSConfig:
+    return CORSConfig(
+        allow_origins=cors.allowed_origins,
+        allow_methods=cors.allowed_methods,  # type: ignore[arg-type]
+        allow_headers=cors.allowed_headers,
+        max_age=cors.max_age_seconds,
+    )
 
 
 def _print_banner(plaintext: str, outcome: services.admin.Bootstrap) -> None:

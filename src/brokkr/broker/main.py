@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
+from typing import cast
 
 import uvicorn
+from litestar import Litestar
 
-from brokkr.broker import db, migrations, services
+from brokkr.broker import db, migrations, protocol, services
 from brokkr.broker.app import create_asgi
 from brokkr.broker.services.context import Context
-from brokkr.broker.settings import Settings
+from brokkr.broker.settings import LiveSettings, Settings, Source
 from brokkr.common import logging as brokkr_logging
 
 log = logging.getLogger(__name__)
@@ -20,9 +23,17 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 20
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    config_file: Path | None = None,
+) -> None:
+    """Run the broker until SIGTERM/SIGINT; SIGHUP reloads ``config_file`` and the environment."""
     brokkr_logging.configure(level=settings.log.level, as_json=settings.log.format == "json")
-    app = create_asgi(settings)
+    app = create_asgi(settings, source=Source(config_file=config_file))
+    live: LiveSettings = cast("Litestar", app.app).state.ctx.settings
     config = uvicorn.Config(
         app,
         host=host or settings.broker.host,
@@ -34,7 +45,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         loop="auto",
-        http="auto",
+        http=protocol.with_deadlines(lambda: live.current.limits),
     )
     log.info(
         "broker starting",
@@ -60,7 +71,7 @@ def _database(settings: Settings) -> db.Database:
     return db.create(
         settings.database_url,
         pool_size=2,
-        connect_timeout=settings.database.connect_timeout_seconds,
+        timeouts=settings.database.timeouts(),
     )
 
 

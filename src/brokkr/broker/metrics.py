@@ -25,6 +25,15 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.audit_dropped_records = Counter(
+            "brokkr_audit_records_dropped_total",
+            "Failure audit records (auth.failed, access.denied) not written: rate limited",
+            ["action"],
+            registry=self.registry,
+        )
+
+    def audit_dropped(self, action: str) -> None:
+        self.audit_dropped_records.labels(action).inc()
 
     def observe(self, *, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, method, str(status)).inc()

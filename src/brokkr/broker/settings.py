@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
+from brokkr.broker import db
 from brokkr.broker.domain import paks
 from brokkr.common import settings as layered
 from brokkr.common.settings import LogSettings
@@ -25,6 +28,22 @@ class DatabaseSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     url: str = ""
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 20
     connect_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # A request waits at most this long for a pooled connection (or a new one) before its 503:
+    # with the database unreachable, requests fail fast instead of piling up.
+    acquire_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    # One SQL statement may run this long (PostgreSQL cancels it; the client also gives up
+    # when a frozen network never answers); then the request is a 503 database_unavailable.
+    statement_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    # SQLite has one writer: a write queues in the broker at most this long for its turn.
+    write_wait_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+
+    def timeouts(self) -> db.Timeouts:
+        return db.Timeouts(
+            connect=self.connect_timeout_seconds,
+            acquire=self.acquire_timeout_seconds,
+            statement=self.statement_timeout_seconds,
+            write_wait=self.write_wait_timeout_seconds,
+        )
 
 
 class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -33,6 +52,8 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     # Seeds the admin identity on first start only (D5); never logged.
     admin_pak: str = ""
     admin_pak_hash: str = ""
+    # Audit records older than this many days are deleted by a background job; 0 keeps them all.
+    audit_log_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 90
 
     def __post_init__(self) -> None:
         if self.admin_pak and self.admin_pak_hash:
@@ -63,6 +84,47 @@ class CorsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
 class LimitsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Bounds on what one caller may send or be sent (sizes, depths, times)."""
 
+    # A list answer stops adding items before its JSON passes this size (one item always fits),
+    # so a page of large deployment objects cannot exhaust memory; X-Next-Offset gives the rest.
+    list_page_bytes: Annotated[int, msgspec.Meta(ge=1024, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
+    # Target state is streamed in batches of about this many bytes of YAML, bounding the memory
+    # one poll holds however many stacks reach the agent (every object is still sent).
+    target_state_batch_bytes: Annotated[int, msgspec.Meta(ge=1024, le=256 * 1024 * 1024)] = (
+        4 * 1024 * 1024
+    )
+    # JSON request bodies nested deeper than this are refused (422) before they are decoded:
+    # the decoder recurses, so a few KiB of "[[[[" would otherwise end in a RecursionError (500).
+    max_json_depth: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+    # A deployment object's YAML larger than this (UTF-8 bytes) is refused (413) before it is
+    # parsed: parsing costs time and ~20x its size in memory.
+    max_deployment_object_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = (
+        2 * 1024 * 1024
+    )
+    # YAML nested deeper than this is refused (422): the constructors recurse, and no Kubernetes
+    # object nests a hundred levels.
+    max_yaml_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    # One YAML scalar longer than this is refused (422): a ConfigMap holds at most 1 MiB anyway.
+    max_yaml_scalar_chars: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
+    # Billion laughs: YAML whose aliases expand it to more than this multiple of its source (in
+    # nodes or characters) is refused (422), since every agent would expand it while stamping.
+    max_yaml_expansion: Annotated[int, msgspec.Meta(ge=1)] = 10
+    # Manifests are validated in a worker thread; one not validated within this long (queued
+    # behind others included) answers 503 instead of holding its request open.
+    manifest_validation_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    # A client must finish sending a request's headers this long after its first byte (or after
+    # connecting), else the connection is closed: trickled headers would hold it open forever.
+    header_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    # A request's body must arrive within this long of its headers (2 MiB at ~70 KiB/s); a
+    # trickled body gets 408 and the connection is closed.
+    body_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    # Failed authentications and denied writes are audited at most this often per source address
+    # and per key id; the rest are only counted (brokkr_audit_records_dropped_total).
+    audit_failures_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 60
+    # ... and at most this often in all, however many addresses a flood comes from.
+    audit_failures_per_minute_total: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 600
+    # Addresses and key ids that rate limit remembers; the least recently seen are forgotten.
+    audit_failure_sources: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./.brokkr"
@@ -89,16 +151,110 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         if url.startswith(("sqlite://", "sqlite+aiosqlite://")):
             return "sqlite+aiosqlite://" + url.split("://", 1)[1]
         raise layered.SettingsError(
-            "database.url must start with postgresql:// or sqlite:// (got another scheme)"
+            "database.url must start with postgresql:// or sqlite:// (got another scheme)",
+            keys=("database.url",),
         )
+
+
+# Read once at start (listening socket, database pool, files, the first-start admin seed): a
+# reload reports a change to them and keeps the running value until the broker restarts.
+RESTART_REQUIRED = (
+    "data_dir",
+    "database",
+    "broker.host",
+    "broker.port",
+    "broker.admin_pak",
+    "broker.admin_pak_hash",
+)
+# Never shown in a reload's answer or audit record.
+_SECRETS = ("broker.admin_pak", "broker.admin_pak_hash")
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the settings come from, so a reload (D20) re-reads the same places."""
+
+    config_file: Path | None = None
+    # None: the process environment as it is when read.
+    environ: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    old: str
+    new: str
+
+    @property
+    def needs_restart(self) -> bool:
+        return any(self.key == key or self.key.startswith(key + ".") for key in RESTART_REQUIRED)
 
 
 class LiveSettings:
     """The settings in force. A reload (D20) swaps in a new object; code that must see reloaded
-    values (limits, TTLs, log level) reads ``current`` when it acts, never a copy taken at start."""
+    values (limits, TTLs, log level) reads ``current`` when it acts, never a copy taken at start.
+    What cannot read it per use (the log handler, CORS, the auth cache) subscribes to swaps."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, source: Source | None = None) -> None:
         self.current = settings
+        self.source = source or Source()
+        self._subscribers: list[Callable[[Settings, Settings], None]] = []
+
+    def subscribe(self, apply: Callable[[Settings, Settings], None]) -> None:
+        """Call ``apply(old, new)`` after each swap."""
+        self._subscribers.append(apply)
+
+    def reread(self) -> Settings:
+        """The settings the source holds now; raises ``SettingsError`` naming the bad keys."""
+        return load(config_file=self.source.config_file, environ=self.source.environ)
+
+    def swap(self, loaded: Settings) -> None:
+        """Put ``loaded`` in force but for the restart-only keys."""
+        old, self.current = self.current, keep_restart_only(self.current, loaded)
+        for apply in self._subscribers:
+            apply(old, self.current)
+
+
+def compare(old: Settings, new: Settings) -> list[Change]:
+    before, after = _flatten(old), _flatten(new)
+    return [
+        Change(key, _shown(key, before[key]), _shown(key, after[key]))
+        for key in after
+        if before.get(key) != after[key]
+    ]
+
+
+def keep_restart_only(running: Settings, loaded: Settings) -> Settings:
+    merged: dict[str, Any] = msgspec.to_builtins(loaded)
+    kept: dict[str, Any] = msgspec.to_builtins(running)
+    for key in RESTART_REQUIRED:
+        section, _, name = key.partition(".")
+        if name:
+            merged[section][name] = kept[section][name]
+        else:
+            merged[section] = kept[section]
+    return msgspec.convert(merged, Settings)
+
+
+def _flatten(settings: Settings) -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for name, value in msgspec.to_builtins(settings).items():
+        if isinstance(value, dict):
+            flat.update({f"{name}.{key}": _text(item) for key, item in value.items()})
+        else:
+            flat[name] = _text(value)
+    return flat
+
+
+def _text(value: object) -> str:
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def _shown(key: str, value: str) -> str:
+    if key in _SECRETS:
+        return "<redacted>" if value else ""
+    return _URL_PASSWORD.sub(r"\1<redacted>@", value)
 
 
 def load(*, config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

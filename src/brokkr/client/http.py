@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -126,6 +126,26 @@ class Http:
         response = await self.send(method, path, **kwargs)
         return msgspec.json.decode(response.content, type=result)
 
+    async def pages(
+        self, path: str, result: type[list[T]], *, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[list[T]]:
+        """Each page of a GET list. The broker ends a page at ``limit`` items or at its byte
+        budget, and names the next page's offset in X-Next-Offset; the last page has none."""
+        query = dict(params or {})
+        while True:
+            response = await self.send("GET", path, params=query)
+            yield msgspec.json.decode(response.content, type=result)
+            offset = _next_offset(response, after=int(query.get("offset") or 0))
+            if offset is None:
+                return
+            query["offset"] = offset
+
+    async def collect(
+        self, path: str, result: type[list[T]], *, params: Mapping[str, Any] | None = None
+    ) -> list[T]:
+        """Every item of a GET list, page after page."""
+        return [item async for page in self.pages(path, result, params=params) for item in page]
+
 
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
@@ -133,6 +153,15 @@ def _query_value(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def _next_offset(response: httpx.Response, *, after: int) -> int | None:
+    try:
+        offset = int(response.headers["x-next-offset"])
+    except (KeyError, ValueError):
+        return None
+    # Only a forward move: a confused server can never make a caller loop.
+    return offset if offset > after else None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -1,6 +1,9 @@
 """Log setup shared by the broker and the agent: text or JSON lines, with the request id.
 
-Secrets never reach the logs: PAK-shaped substrings are masked by the formatter.
+Secrets never reach the logs: PAK-shaped substrings are masked by the formatter. Nor can what a
+client sends forge a line: in text logs, control characters in the message and in the fields are
+escaped, field values that could pass for other fields are quoted, and a traceback's lines are
+indented, so every line that starts at column 0 is one record.
 """
 
 from __future__ import annotations
@@ -27,6 +30,22 @@ def redact(text: str) -> str:
     return _PAK_PATTERN.sub(r"\1_\2_<redacted>", text)
 
 
+def escape(text: str) -> str:
+    """Make ``text`` one printable line: CR, LF, NUL, other controls and line separators
+    become Python escapes (``\\n``, ``\\x00``, ``\\u2028``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def _field(value: object) -> str:
+    """A ``key=value`` value as one token: quoted when a space or quote could fake a field."""
+    text = redact(str(value))
+    if text and text.isprintable() and not any(c in text for c in ' "='):
+        return text
+    return escape(json.dumps(text, ensure_ascii=False))
+
+
 class _Formatter(logging.Formatter):
     def __init__(self, *, as_json: bool) -> None:
         super().__init__()
@@ -34,8 +53,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = redact(record.getMessage())
-        if record.exc_info:
-            message = f"{message}\n{redact(self.formatException(record.exc_info))}"
+        trace = redact(self.formatException(record.exc_info)) if record.exc_info else ""
         stamp = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
         rid = request_id.get()
         if self._as_json:
@@ -43,7 +61,7 @@ class _Formatter(logging.Formatter):
                 "ts": stamp.replace("+00:00", "Z"),
                 "level": record.levelname.lower(),
                 "logger": record.name,
-                "message": message,
+                "message": f"{message}\n{trace}" if trace else message,
             }
             if rid:
                 payload["request_id"] = rid
@@ -51,11 +69,15 @@ class _Formatter(logging.Formatter):
             if isinstance(extra, dict):
                 payload.update(extra)
             return json.dumps(payload, default=str)
-        suffix = f" request_id={rid}" if rid else ""
+        suffix = f" request_id={_field(rid)}" if rid else ""
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
-            suffix += "".join(f" {key}={value}" for key, value in extra.items())
-        return f"{stamp} {record.levelname:<7} {record.name}: {message}{suffix}"
+            suffix += "".join(f" {key}={_field(value)}" for key, value in extra.items())
+        line = f"{stamp} {record.levelname:<7} {record.name}: {escape(message)}{suffix}"
+        if trace:
+            # Continuation lines start with a space: no exception text can pass for a record.
+            line += "".join(f"\n    {escape(part)}" for part in trace.splitlines())
+        return line
 
 
 def configure(*, level: str, as_json: bool) -> None:

@@ -28,7 +28,12 @@ class LogSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
 
 
 class SettingsError(Exception):
-    """Configuration cannot be loaded; the message names the offending key."""
+    """Configuration cannot be loaded; the message names the offending key, ``keys`` lists them
+    (dotted; empty when the file itself is missing or unreadable)."""
+
+    def __init__(self, message: str, *, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
 def load(
@@ -55,7 +60,9 @@ def load(
     try:
         return msgspec.convert(layered, settings_type, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"invalid configuration value: {_dotted(str(exc))}") from exc
+        key, problem = _dotted(str(exc))
+        message = f"invalid configuration value: {key}: {problem}" if key else str(exc)
+        raise SettingsError(message, keys=(key,) if key else ()) from exc
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -90,10 +97,11 @@ def _from_environ(
                 value = _parse_list(raw, key=".".join(parts))
             found.setdefault(parts[0], {})
             if not isinstance(found[parts[0]], dict):
-                raise SettingsError(f"{name}: '{parts[0]}' is not a section")
+                raise SettingsError(f"{name}: '{parts[0]}' is not a section", keys=(parts[0],))
             found[parts[0]][parts[1]] = value
         else:
-            raise SettingsError(f"unknown configuration key {'.'.join(parts)} (from {name})")
+            key = ".".join(parts)
+            raise SettingsError(f"unknown configuration key {key} (from {name})", keys=(key,))
     return found
 
 
@@ -103,7 +111,7 @@ def _parse_list(raw: str, *, key: str) -> list[str]:
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SettingsError(f"{key}: not a JSON list: {raw!r}") from exc
+            raise SettingsError(f"{key}: not a JSON list: {raw!r}", keys=(key,)) from exc
         return [str(item) for item in parsed]
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -129,20 +137,24 @@ def _reject_unknown(
     known = {field.encode_name: field.type for field in msgspec.structs.fields(settings_type)}
     for key, value in values.items():
         if key not in known:
-            raise SettingsError(f"unknown configuration key {prefix}{key}")
+            raise SettingsError(f"unknown configuration key {prefix}{key}", keys=(prefix + key,))
         field_type = known[key]
         if isinstance(field_type, type) and issubclass(field_type, msgspec.Struct):
             if not isinstance(value, Mapping):
-                raise SettingsError(f"configuration key {prefix}{key} must be a section (table)")
+                raise SettingsError(
+                    f"configuration key {prefix}{key} must be a section (table)",
+                    keys=(prefix + key,),
+                )
             _reject_unknown(field_type, value, prefix=f"{prefix}{key}.")
 
 
-def _dotted(message: str) -> str:
-    """Turn msgspec's ``... - at `$.broker.port``` into ``broker.port: ...``."""
+def _dotted(message: str) -> tuple[str, str]:
+    """Split msgspec's ``... - at `$.broker.port``` into ``("broker.port", "...")``; the key is
+    empty when msgspec names none."""
     text, sep, where = message.rpartition(" - at `$.")
     if not sep:
-        return message
-    return f"{where.rstrip('`')}: {text}"
+        return "", message
+    return where.rstrip("`"), text
 
 
 def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> None:

@@ -4,18 +4,30 @@ Covers admin-only access, the response and record shapes of the reference, newes
 every filter (actor_type, actor_id, exact and `prefix.*` action with `%`/`_` taken literally,
 resource_type, resource_id, `from` inclusive / `to` exclusive with naive times as UTC),
 pagination (limit/offset/total, default 100, capped at 1000), 400 `invalid_parameter` for bad
-query values, and the client IP and user agent recorded for an action.
+query values, and the client IP and user agent recorded for an action. Bounded records: client
+text (user agent, path, free text of a change) clipped to a few hundred bytes and stored
+escaped; failed authentications and denied writes rate-limited per source address, per key id
+and in all, with what was not written counted in /metrics. Denied writes (403, and writes to a
+stack hidden as 404) recorded as `access.denied` with the real caller; denied reads are not.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import httpx
+import msgspec
 import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
+from brokkr.broker.api.observability import Observability
 from brokkr.broker.db import tables
+from brokkr.broker.domain import audit, paks
 from tests.broker.conftest import Api, assert_error, auth
 
 PATH = "/api/v1/admin/audit-logs"
@@ -279,3 +291,183 @@ async def test_ip_address_user_agent_and_key_id_are_recorded(api: Api) -> None:
     assert log["ip_address"] == "127.0.0.1" and log["user_agent"] == "ci-runner/7.1"
     assert log["actor_type"] == "generator" and log["actor_id"] == generator["id"]
     assert log["key_id"] == pak.split("_")[1]
+
+
+# --- bounded: clipped text, rate-limited failures ------------------------------------------
+
+
+@contextmanager
+def live_limits(api: Api, **values: int) -> Iterator[None]:
+    """Run with these limits in force, as a config reload would set them."""
+    live = api.broker.app.state.ctx.settings
+    before = live.current
+    live.current = msgspec.structs.replace(
+        before, limits=msgspec.structs.replace(before.limits, **values)
+    )
+    try:
+        yield
+    finally:
+        live.current = before
+
+
+async def dropped(api: Api, action: str) -> float:
+    """brokkr_audit_records_dropped_total{action=...} as /metrics shows it."""
+    text = (await api.client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "brokkr_audit_records_dropped_total"
+                and sample.labels["action"] == action
+            ):
+                return float(sample.value)
+    return 0.0
+
+
+def client_from(api: Api, host: str) -> httpx.AsyncClient:
+    app = api.broker.app
+    transport = httpx.ASGITransport(app=Observability(app, app.state.metrics), client=(host, 4000))
+    return httpx.AsyncClient(transport=transport, base_url="http://broker.test")
+
+
+# A route whose last segment takes any text, so the path reaches authentication as sent.
+LABELS = f"/api/v1/agents/{uuid.uuid4()}/labels"
+
+
+def stored_bytes(value: str | None) -> int:
+    return len((value or "").encode())
+
+
+async def test_client_text_in_a_failed_authentication_is_clipped(api: Api) -> None:
+    huge_agent = "curl/" + "A" * 32 * 1024
+    huge_path = f"{LABELS}/" + "p" * 8000
+    response = await api.client.delete(huge_path, headers={"User-Agent": huge_agent})
+    assert_error(response, 401, "unauthorized")
+    [log] = (await query(api, action="auth.failed"))["logs"]
+    assert log["user_agent"].startswith("curl/AAA") and log["user_agent"].endswith("\u2026")
+    assert stored_bytes(log["user_agent"]) <= audit.MAX_TEXT_BYTES
+    assert log["details"]["path"].startswith(f"{LABELS}/ppp")
+    assert stored_bytes(log["details"]["path"]) <= audit.MAX_TEXT_BYTES
+
+
+@pytest.mark.parametrize("label", ["x%00y", "x%0d%0aforged", "%E2%80%A8"])
+async def test_control_characters_in_a_failed_path_are_stored_escaped(api: Api, label: str) -> None:
+    # PostgreSQL cannot store NUL at all: unescaped, this failure would be a 500 and no record.
+    assert_error(await api.client.delete(f"{LABELS}/{label}"), 401, "unauthorized")
+    [log] = (await query(api, action="auth.failed"))["logs"]
+    assert log["details"]["path"].isprintable()
+
+
+async def test_free_text_of_a_change_is_clipped_in_its_record(api: Api) -> None:
+    generator, _ = await api.create_generator("described")
+    description = "d" * 4000
+    response = await api.client.put(
+        f"/api/v1/generators/{generator['id']}",
+        json={"description": description},
+        headers=api.admin,
+    )
+    assert response.status_code == 200 and response.json()["description"] == description
+    [log] = (await query(api, action="generator.updated"))["logs"]
+    assert stored_bytes(log["details"]["description"]) <= audit.MAX_TEXT_BYTES
+
+
+async def test_failed_authentications_are_recorded_at_a_bounded_rate_per_source(
+    api: Api,
+) -> None:
+    before = await dropped(api, "auth.failed")
+    with live_limits(api, audit_failures_per_minute=5):
+        for _ in range(12):
+            assert (await api.client.get("/api/v1/agents", headers=auth("nope"))).status_code == 401
+        # Another address has its own allowance.
+        async with client_from(api, "10.9.8.7") as other:
+            for _ in range(3):
+                assert (await other.get("/api/v1/agents")).status_code == 401
+    logs = (await query(api, action="auth.failed"))["logs"]
+    assert sorted(log["ip_address"] for log in logs) == ["10.9.8.7"] * 3 + ["127.0.0.1"] * 5
+    assert await dropped(api, "auth.failed") == before + 7
+
+
+async def test_failures_with_one_key_id_are_bounded_across_addresses(api: Api) -> None:
+    stolen = paks.generate().plaintext
+    with live_limits(api, audit_failures_per_minute=2):
+        for index in range(4):
+            async with client_from(api, f"10.0.0.{index}") as client:
+                response = await client.get("/api/v1/agents", headers=auth(stolen))
+                assert response.status_code == 401
+    logs = (await query(api, action="auth.failed"))["logs"]
+    assert len(logs) == 2 and {log["key_id"] for log in logs} == {stolen.split("_")[1]}
+
+
+async def test_failures_are_bounded_in_all_however_many_addresses(api: Api) -> None:
+    with live_limits(api, audit_failures_per_minute_total=4):
+        for index in range(10):
+            async with client_from(api, f"10.1.0.{index}") as client:
+                assert (await client.get("/api/v1/agents")).status_code == 401
+    assert (await query(api, action="auth.failed"))["total"] == 4
+
+
+# --- denied writes --------------------------------------------------------------------------
+
+
+async def test_a_denied_write_is_audited_with_the_real_caller(api: Api) -> None:
+    mine, pak = await api.create_generator("mine")
+    theirs, _ = await api.create_generator("theirs")
+    response = await api.client.put(
+        f"/api/v1/generators/{theirs['id']}",
+        json={"name": "taken-over"},
+        headers={**auth(pak), "User-Agent": "ci-runner/7.1"},
+    )
+    assert_error(response, 403, "generator_not_owned")
+    [log] = (await query(api, action="access.denied"))["logs"]
+    assert (log["actor_type"], log["actor_id"]) == ("generator", mine["id"])
+    assert log["key_id"] == pak.split("_")[1] and log["user_agent"] == "ci-runner/7.1"
+    assert (log["resource_type"], log["resource_id"]) == ("generator", theirs["id"])
+    assert log["details"]["code"] == "generator_not_owned"
+    assert log["details"]["method"] == "PUT"
+    assert log["details"]["path"] == f"/api/v1/generators/{theirs['id']}"
+    async with api.broker.database.read() as tx:
+        outcome = (
+            await tx.execute(
+                sa.select(tables.audit_logs.c.outcome).where(
+                    tables.audit_logs.c.action == "access.denied"
+                )
+            )
+        ).scalar_one()
+    assert outcome == "failure"
+    assert (await query(api, action="generator.updated"))["total"] == 0
+
+
+async def test_a_write_to_a_hidden_stack_is_404_and_audited_as_denied(api: Api) -> None:
+    owner, owner_pak = await api.create_generator("owner")
+    other, other_pak = await api.create_generator("other")
+    stack = await api.client.post("/api/v1/stacks", json={"name": "s"}, headers=auth(owner_pak))
+    stack_id = stack.json()["id"]
+    response = await api.client.delete(f"/api/v1/stacks/{stack_id}", headers=auth(other_pak))
+    assert_error(response, 404, "stack_not_found")
+    [log] = (await query(api, action="access.denied"))["logs"]
+    assert (log["actor_type"], log["actor_id"]) == ("generator", other["id"])
+    assert (log["resource_type"], log["resource_id"]) == ("stack", stack_id)
+    assert log["details"]["code"] == "stack_not_found"
+    # A missing stack is no denial: nothing to record beyond the 404.
+    missing = await api.client.delete(f"/api/v1/stacks/{uuid.uuid4()}", headers=auth(other_pak))
+    assert_error(missing, 404, "stack_not_found")
+    assert (await query(api, action="access.denied"))["total"] == 1
+    del owner
+
+
+async def test_denied_reads_are_not_audited(api: Api) -> None:
+    _, pak = await api.create_agent()
+    assert_error(await api.client.get("/api/v1/agents", headers=auth(pak)), 403)
+    assert (await query(api, action="access.denied"))["total"] == 0
+
+
+async def test_denied_writes_are_recorded_at_a_bounded_rate(api: Api) -> None:
+    _, pak = await api.create_agent()
+    before = await dropped(api, "access.denied")
+    with live_limits(api, audit_failures_per_minute=3):
+        for index in range(8):
+            response = await api.client.post(
+                "/api/v1/agents", json={"name": f"a{index}", "cluster_name": "c"}, headers=auth(pak)
+            )
+            assert_error(response, 403, "admin_required")
+    assert (await query(api, action="access.denied"))["total"] == 3
+    assert await dropped(api, "access.denied") == before + 5

@@ -5,17 +5,23 @@ header forms (D3), every kind of rejected credential (401 JSON `unauthorized` wi
 `WWW-Authenticate`, plus an `auth.failed` audit record naming the reason, path and — for
 well-formed keys — the key id), that a request without valid credentials is rejected before its
 body is parsed, and the D2 JSON bodies of unknown routes (404), wrong methods (405), oversized
-bodies (413), malformed path ids (4xx, never 500) and NUL characters in text (never 500).
+bodies (413), malformed path ids (4xx, never 500) and NUL characters in text (never 500). Also:
+a key revoked by a concurrent rotation cannot rotate again (one of ten parallel self-rotations
+wins, the rest are 401), and an anonymous path with CR/LF cannot forge a line in the text log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
 from brokkr.broker.db import tables
 from brokkr.broker.domain import paks
+from brokkr.common import logging as brokkr_logging
 from tests.broker.conftest import Api, assert_error, auth
 
 USER_AGENT = "brokkr-auth-tests/1.0"
@@ -233,3 +239,49 @@ async def test_nul_characters_in_text_are_never_a_500(
         assert_error(response, 400, "invalid_text")
         assert await api.count(tables.generators) == 1
         assert await api.count(tables.agent_labels) == 0
+
+
+@pytest.mark.parametrize("who", ["agent", "generator"])
+async def test_a_key_revoked_by_a_concurrent_rotation_cannot_rotate_again(
+    api: Api, who: str
+) -> None:
+    if who == "agent":
+        record, pak = await api.create_agent()
+        path, success = f"/api/v1/agents/{record['id']}/rotate-pak", 200
+    else:
+        record, pak = await api.create_generator()
+        path, success = f"/api/v1/generators/{record['id']}/rotate-pak", 201
+    # Verified and cached: every request below is authenticated before the first one commits.
+    assert (await api.client.post("/api/v1/auth/pak", headers=auth(pak))).status_code == 200
+
+    responses = await asyncio.gather(*(api.client.post(path, headers=auth(pak)) for _ in range(10)))
+
+    [winner] = [r for r in responses if r.status_code == success]
+    for loser in responses:
+        if loser is not winner:
+            assert_error(loser, 401, "unauthorized")
+    new_pak = winner.json()["pak"]
+    assert (await api.client.post("/api/v1/auth/pak", headers=auth(new_pak))).status_code == 200
+    assert (await api.client.post("/api/v1/auth/pak", headers=auth(pak))).status_code == 401
+    assert len(await api.audit(action="pak.rotated")) == 1
+
+
+async def test_an_anonymous_path_cannot_forge_a_log_line(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = "2030-01-01T00:00:00.000+00:00 INFO    brokkr.access: GET /api/v1/admin 200"
+    root = logging.getLogger()
+    level = root.level
+    brokkr_logging.configure(level="info", as_json=False)
+    try:
+        response = await api.client.get(f"/api/v1/agents/x%0d%0a{quote(forged)}")
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "_brokkr", False):
+                root.removeHandler(handler)
+        root.setLevel(level)
+    assert response.status_code == 404
+    lines = capsys.readouterr().err.splitlines()
+    [access] = [line for line in lines if line.split()[2] == "brokkr.access:"]
+    assert "/api/v1/agents/x\\r\\n2030" in access
+    assert not any(line.startswith("2030") for line in lines)

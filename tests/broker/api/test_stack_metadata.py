@@ -2,12 +2,12 @@
 /api/v1/stacks/{id}/labels/{label} and /api/v1/stacks/{id}/annotations/{key}.
 
 Covers both label body forms (the reference's bare JSON string and `{"label": ...}`); the write
-matrix (admin and the owning generator; another generator or any agent 403 `stack_not_owned`,
-nothing stored); the read matrix (admin, owner, and agents associated with the stack by target,
-label or annotation; everyone else 403 `stack_not_accessible`, also once the association is
-gone); invalid labels, keys and values (D14: 422, nothing stored); duplicates (409
-`stack_label_exists`, `stack_annotation_exists`); body `stack_id` ≠ path (403
-`stack_id_mismatch`); unknown and deleted stacks (404 `stack_not_found`); deleting missing
+matrix (admin and the owning generator; to another generator or any agent the stack is 404
+`stack_not_found` like a missing one, nothing stored); the read matrix (admin, owner, and agents
+associated with the stack by target, label or annotation; everyone else 404 `stack_not_found`,
+also once the association is gone); invalid labels, keys and values (D14: 422, nothing
+stored); duplicates (409 `stack_label_exists`, `stack_annotation_exists`); body `stack_id` ≠
+path (403 `stack_id_mismatch`); unknown and deleted stacks (404 `stack_not_found`); deleting missing
 entries (404 `stack_label_not_found`, `stack_annotation_not_found`); labels and keys with '/'
 and ':' deleted through the path; and the audit records of every change.
 """
@@ -165,8 +165,13 @@ async def test_bad_labels_are_422_and_nothing_is_stored(api: Api, form: str) -> 
 
 async def test_label_body_of_the_wrong_shape_is_422(api: Api) -> None:
     w = await world(api)
-    for body in (5, None, ["env"], {}, {"labels": "env"}):
-        response = await api.client.post(labels_path(w.stack["id"]), json=body, headers=api.admin)
+    # httpx sends no body (and no Content-Type) for json=None: the JSON null goes as content.
+    for content in (b"5", b"null", b'["env"]', b"{}", b'{"labels": "env"}'):
+        response = await api.client.post(
+            labels_path(w.stack["id"]),
+            content=content,
+            headers={**api.admin, "Content-Type": "application/json"},
+        )
         assert_error(response, 422, "validation_failed")
     assert await api.count(tables.stack_labels) == 0
 
@@ -381,7 +386,7 @@ async def test_others_cannot_write_metadata_and_nothing_changes(api: Api, who: s
         assert target.status_code == 201
     headers = w.headers(api, "agent" if who == "associated-agent" else who)
     for kind in WRITES:
-        assert_error(await write(api, w, kind, headers), 403, "stack_not_owned")
+        assert_error(await write(api, w, kind, headers), 404, "stack_not_found")
     assert await stored_labels(api, w.stack["id"]) == ["seed"]
     assert await stored_annotations(api, w.stack["id"]) == [("seed", "v")]
     assert await api.count(tables.stack_labels) == 1
@@ -451,7 +456,7 @@ async def test_associated_agent_reads_metadata_until_no_longer_associated(
         removal = await api.client.delete(f"{agent_path}/annotations/region", headers=api.admin)
     assert removal.status_code == 204, removal.text
     for path in (labels_path(w.stack["id"]), annotations_path(w.stack["id"])):
-        assert_error(await api.client.get(path, headers=headers), 403, "stack_not_accessible")
+        assert_error(await api.client.get(path, headers=headers), 404, "stack_not_found")
 
 
 @pytest.mark.parametrize("who", ["other-generator", "agent"])
@@ -460,7 +465,7 @@ async def test_unassociated_callers_cannot_read_metadata(api: Api, who: str) -> 
     await seed(api, w)
     for path in (labels_path(w.stack["id"]), annotations_path(w.stack["id"])):
         response = await api.client.get(path, headers=w.headers(api, who))
-        assert_error(response, 403, "stack_not_accessible")
+        assert_error(response, 404, "stack_not_found")
 
 
 async def test_partial_annotation_overlap_grants_no_read_access(api: Api) -> None:
@@ -474,7 +479,7 @@ async def test_partial_annotation_overlap_grants_no_read_access(api: Api) -> Non
         )
         assert added.status_code == 201
     response = await api.client.get(annotations_path(w.stack["id"]), headers=auth(w.agent_pak))
-    assert_error(response, 403, "stack_not_accessible")
+    assert_error(response, 404, "stack_not_found")
 
 
 # --- unknown and deleted stacks --------------------------------------------------------------

@@ -1,14 +1,15 @@
 """Stacks API: POST/GET/PUT/DELETE /api/v1/stacks[/{id}] and GET /api/v1/stacks?generator_id=.
 
 Covers ownership by generator (D8): the role matrix of every endpoint (admin / owning generator /
-another generator / an agent) with the codes `stack_not_owned`, `stacks_list_denied`,
-`stack_create_denied` and `stack_generator_mismatch`; the default owner (the calling generator,
-for admins the built-in `admin-generator`), admin-chosen owners and unknown or deleted ones (422
-`generator_not_found`); global unique names (409 `stack_name_taken`, reusable after a delete);
-name and description validation (D14); PUT as a partial update of name/description that also
-takes a full reference Stack body, with `id_mismatch`, `stack_owner_immutable` and ignored
-timestamps; soft, idempotent deletes (D15) and the cascade from a deleted generator (D13); and
-the `stack.created` / `stack.updated` / `stack.deleted` audit records with the real actor.
+another generator / an agent) with the codes `stacks_list_denied`, `stack_create_denied` and
+`stack_generator_mismatch`, and a foreign stack answered exactly like a missing one on every stack
+route (404 `stack_not_found`, no existence oracle); the default owner (the calling generator, for
+admins the built-in `admin-generator`), admin-chosen owners and unknown or deleted ones (422
+`generator_not_found`); global unique names (409 `stack_name_taken`, reusable after a delete); name
+and description validation (D14); PUT as a partial update of name/description that also takes a full
+reference Stack body, with `id_mismatch`, `stack_owner_immutable` and ignored timestamps; soft,
+idempotent deletes (D15) and the cascade from a deleted generator (D13); and the `stack.created` /
+`stack.updated` / `stack.deleted` audit records with the real actor.
 """
 
 from __future__ import annotations
@@ -225,8 +226,8 @@ async def test_deleted_stack_name_can_be_reused(api: Api) -> None:
     [
         ("admin", 200, None),
         ("owner", 200, None),
-        ("other-generator", 403, "stack_not_owned"),
-        ("agent", 403, "stack_not_owned"),
+        ("other-generator", 404, "stack_not_found"),
+        ("agent", 404, "stack_not_found"),
     ],
 )
 async def test_get_stack_role_matrix(api: Api, who: str, status: int, code: str | None) -> None:
@@ -296,8 +297,8 @@ async def test_list_rejects_malformed_generator_filter(api: Api) -> None:
     [
         ("admin", None),
         ("owner", None),
-        ("other-generator", "stack_not_owned"),
-        ("agent", "stack_not_owned"),
+        ("other-generator", "stack_not_found"),
+        ("agent", "stack_not_found"),
     ],
 )
 async def test_update_stack_role_matrix(api: Api, who: str, code: str | None) -> None:
@@ -310,7 +311,7 @@ async def test_update_stack_role_matrix(api: Api, who: str, code: str | None) ->
         assert response.status_code == 200 and response.json()["name"] == "renamed"
         assert stored == response.json()
     else:
-        assert_error(response, 403, code)
+        assert_error(response, 404, code)
         assert stored == w.stack
         assert await api.audit(action="stack.updated") == []
 
@@ -477,11 +478,11 @@ async def test_admin_deletes_any_stack(api: Api) -> None:
 async def test_others_cannot_delete_a_stack(api: Api, who: str) -> None:
     w = await world(api)
     path = f"/api/v1/stacks/{w.stack['id']}"
-    assert_error(await api.client.delete(path, headers=w.headers(api, who)), 403, "stack_not_owned")
+    assert_error(await api.client.delete(path, headers=w.headers(api, who)), 404, "stack_not_found")
     assert (await api.client.get(path, headers=api.admin)).json() == w.stack
     # Nor can they learn that it was already deleted.
     await api.client.delete(path, headers=api.admin)
-    assert_error(await api.client.delete(path, headers=w.headers(api, who)), 403, "stack_not_owned")
+    assert_error(await api.client.delete(path, headers=w.headers(api, who)), 404, "stack_not_found")
     assert len(await api.audit(action="stack.deleted")) == 1
 
 
@@ -513,3 +514,62 @@ async def test_deleting_a_generator_soft_deletes_its_stacks(api: Api) -> None:
     # The names are free again.
     reused = await create_stack(api, w.other_pak, "owned")
     assert reused["id"] != w.stack["id"]
+
+
+# --- no existence oracle --------------------------------------------------------------------
+
+# Every stack route, with a body the owner could send: {stack} is the stack id, {agent} an agent.
+STACK_ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/api/v1/stacks/{stack}", None),
+    ("PUT", "/api/v1/stacks/{stack}", {"name": "renamed"}),
+    ("DELETE", "/api/v1/stacks/{stack}", None),
+    ("GET", "/api/v1/stacks/{stack}/labels", None),
+    ("POST", "/api/v1/stacks/{stack}/labels", {"label": "env:prod"}),
+    ("DELETE", "/api/v1/stacks/{stack}/labels/env:prod", None),
+    ("GET", "/api/v1/stacks/{stack}/annotations", None),
+    ("POST", "/api/v1/stacks/{stack}/annotations", {"key": "tier", "value": "web"}),
+    ("DELETE", "/api/v1/stacks/{stack}/annotations/tier", None),
+    ("GET", "/api/v1/stacks/{stack}/deployment-objects", None),
+    (
+        "POST",
+        "/api/v1/stacks/{stack}/deployment-objects",
+        {"yaml_content": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"},
+    ),
+    ("GET", "/api/v1/stacks/{stack}/agents", None),
+    ("POST", "/api/v1/agents/{agent}/targets", {"stack_id": "{stack}"}),
+    ("DELETE", "/api/v1/agents/{agent}/targets/{stack}", None),
+]
+
+
+def _fill(value: Any, stack_id: str, agent_id: str) -> Any:
+    if isinstance(value, str):
+        return value.format(stack=stack_id, agent=agent_id)
+    if isinstance(value, dict):
+        return {key: _fill(item, stack_id, agent_id) for key, item in value.items()}
+    return value
+
+
+@pytest.mark.parametrize(("method", "route", "body"), STACK_ROUTES, ids=lambda v: str(v))
+async def test_a_foreign_stack_answers_exactly_like_a_missing_one(
+    api: Api, method: str, route: str, body: Any
+) -> None:
+    w = await world(api)
+    agent, _ = await api.create_agent("target")
+    headers = auth(w.other_pak)
+
+    async def send(stack_id: str) -> tuple[int, dict[str, Any]]:
+        response = await api.client.request(
+            method,
+            _fill(route, stack_id, agent["id"]),
+            json=_fill(body, stack_id, agent["id"]),
+            headers=headers,
+        )
+        error = assert_error(response, 404, "stack_not_found")
+        assert error["details"] == {"id": stack_id}
+        error["details"] = None
+        return response.status_code, error
+
+    missing = str(uuid.uuid4())
+    assert await send(w.stack["id"]) == await send(missing)
+    stored = await api.client.get(f"/api/v1/stacks/{w.stack['id']}", headers=api.admin)
+    assert stored.json() == w.stack

@@ -2,7 +2,7 @@
 GET /api/v1/agents/{id}/stacks.
 
 Covers explicit targets (admin targets any stack; the owning generator targets its own stack at
-any agent; another generator 403 `target_generator_mismatch` and agents 403
+any agent; another generator's stack is 404 `stack_not_found` like a missing one and agents 403
 `target_create_denied`, nothing stored; body `agent_id` ≠ path 403 `agent_id_mismatch`;
 duplicates 409 `agent_target_exists`; unknown or deleted stacks and agents 404; removing a
 missing target 404 `agent_target_not_found`; audit records), who may read an agent's targets
@@ -162,7 +162,7 @@ async def test_owning_generator_targets_its_stack_at_any_agent(api: Api) -> None
 @pytest.mark.parametrize(
     ("who", "code"),
     [
-        ("other-generator", "target_generator_mismatch"),
+        ("other-generator", "stack_not_found"),
         ("agent", "target_create_denied"),
         ("other-agent", "target_create_denied"),
     ],
@@ -174,7 +174,7 @@ async def test_others_cannot_add_targets_and_nothing_is_stored(
     response = await api.client.post(
         targets_path(w.agent["id"]), json={"stack_id": w.stack["id"]}, headers=w.headers(api, who)
     )
-    assert_error(response, 403, code)
+    assert_error(response, 404 if code == "stack_not_found" else 403, code)
     assert await api.count(tables.agent_targets) == 0
     assert await stacks_of(api, w.agent["id"]) == []
     assert await api.audit(action="agent.target_added") == []
@@ -185,7 +185,7 @@ async def test_others_cannot_add_targets_and_nothing_is_stored(
     [
         ("admin", None),
         ("owner", None),
-        ("other-generator", "target_generator_mismatch"),
+        ("other-generator", "stack_not_found"),
         ("agent", "target_create_denied"),
     ],
 )
@@ -203,7 +203,7 @@ async def test_remove_target_role_matrix(api: Api, who: str, code: str | None) -
         assert record["resource_id"] == w.agent["id"]
         assert record["details"] == {"stack_id": w.stack["id"]}
     else:
-        assert_error(response, 403, code)
+        assert_error(response, 404 if code == "stack_not_found" else 403, code)
         assert await stacks_of(api, w.agent["id"]) == [w.stack["id"]]
         assert await api.count(tables.agent_targets) == 1
 
@@ -337,7 +337,7 @@ async def test_any_one_shared_label_matches_exactly_and_case_sensitively(api: Ap
     # The matched agent reads the stack's metadata; an unmatched one does not.
     labels_path = f"/api/v1/stacks/{w.stack['id']}/labels"
     assert_error(
-        await api.client.get(labels_path, headers=auth(w.agent_pak)), 403, "stack_not_accessible"
+        await api.client.get(labels_path, headers=auth(w.agent_pak)), 404, "stack_not_found"
     )
 
 
@@ -502,12 +502,13 @@ async def test_generator_cannot_reach_an_agent_except_through_its_own_stack(api:
         ("POST", f"{agent_path}/annotations", {"key": "k", "value": "v"}, "admin_required"),
         ("DELETE", f"{agent_path}/labels/env:prod", None, "admin_required"),
         # The owner's stack cannot be targeted, labelled, annotated, taken over or deleted.
-        ("POST", f"{agent_path}/targets", {"stack_id": w.stack["id"]}, "target_generator_mismatch"),
-        ("POST", f"{owner_stack}/labels", "team:other", "stack_not_owned"),
-        ("POST", f"{owner_stack}/annotations", {"key": "k", "value": "v"}, "stack_not_owned"),
-        ("DELETE", f"{owner_stack}/labels/env:prod", None, "stack_not_owned"),
-        ("PUT", owner_stack, {"generator_id": w.other["id"]}, "stack_not_owned"),
-        ("DELETE", owner_stack, None, "stack_not_owned"),
+        # To it the owner's stack does not exist (404, no existence oracle).
+        ("POST", f"{agent_path}/targets", {"stack_id": w.stack["id"]}, "stack_not_found"),
+        ("POST", f"{owner_stack}/labels", "team:other", "stack_not_found"),
+        ("POST", f"{owner_stack}/annotations", {"key": "k", "value": "v"}, "stack_not_found"),
+        ("DELETE", f"{owner_stack}/labels/env:prod", None, "stack_not_found"),
+        ("PUT", owner_stack, {"generator_id": w.other["id"]}, "stack_not_found"),
+        ("DELETE", owner_stack, None, "stack_not_found"),
         # Its own stack cannot be handed to the owner, nor a new one created in the owner's name.
         (
             "PUT",
@@ -524,7 +525,7 @@ async def test_generator_cannot_reach_an_agent_except_through_its_own_stack(api:
     ]
     for method, path, body, code in attempts:
         response = await api.client.request(method, path, headers=headers, json=body)
-        assert_error(response, 403, code)
+        assert_error(response, 404 if code == "stack_not_found" else 403, code)
     after = {table: await api.count(getattr(tables, table)) for table in before}
     assert after == before
     assert await stacks_of(api, w.agent["id"]) == [w.stack["id"]]

@@ -330,6 +330,13 @@ CASES = [
         given=associate_by_target,
         changes=True,
     ),
+    # Re-reads the (here empty) configuration: nothing hot differs, the audit row is written.
+    Case(
+        "POST",
+        "/api/v1/admin/config/reload",
+        "config.reloaded",
+        lambda w: w.send("POST", "/admin/config/reload"),
+    ),
     # Verifies a key and changes nothing: a read that happens to be a POST in the contract.
     Case(
         "POST",

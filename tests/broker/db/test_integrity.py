@@ -30,7 +30,7 @@ async def test_a_unique_conflict_is_described_from_the_conflicting_row(broker: B
             await db.agent_metadata.labels.add(tx, agent.id, "env:prod")
     assert raised.value.details == {"label": "env:prod"}
     async with broker.database.read() as tx:
-        assert await db.agents.list_live(tx) == []
+        assert await db.agents.list_live(tx, limit=1) == []
 
 
 async def test_other_integrity_violations_are_a_constraint_violation(broker: Broker) -> None:

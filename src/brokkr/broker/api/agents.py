@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, Router, delete, get, post, put
+from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
+from brokkr.broker.domain import paging
 from brokkr.common import wire
 
 
@@ -22,10 +23,12 @@ from brokkr.common import wire
         "`GET /agents` lists every live agent (admin). `GET /agents/?name=…&cluster_name=…` "
         "(note the trailing slash, as in the reference) returns the one agent with that name "
         "in that cluster: admins see any agent, an agent only itself. Agents use it at "
-        "start-up to find their id."
+        "start-up to find their id. The list is oldest first; a page ends at `limit` or at "
+        "the byte budget (`X-Next-Offset` gives the rest)."
     ),
     security=security.ADMIN_AGENT,
     responses=responses.errors(400, 404),
+    response_headers=responses.PAGE_HEADERS,
     tags=["agents"],
 )
 async def list_or_search_agents(
@@ -34,12 +37,16 @@ async def list_or_search_agents(
     caller: CallerDep,
     name: FromQuery[str | None] = None,
     cluster_name: FromQuery[str | None] = None,
-) -> list[wire.Agent] | wire.Agent:
+    limit: responses.WholeLimit = paging.MAX_LIMIT,
+    offset: responses.Offset = 0,
+) -> Response[list[wire.Agent] | wire.Agent]:
     if request.scope.get("raw_path", b"").endswith(b"/"):
-        return await services.agents.search(
+        found_one = await services.agents.search(
             ctx, caller=caller, name=name, cluster_name=cluster_name
         )
-    return await services.agents.list_all(ctx, caller=caller)
+        return Response(found_one)
+    found = await services.agents.list_all(ctx, caller=caller, limit=limit, offset=offset)
+    return Response(found.items, headers=responses.next_page(request, found.next_offset))
 
 
 @post(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Router, get
+from litestar import Request, Response, Router, get
 from litestar.params import FromQuery, QueryParameter
 
 from brokkr.broker import services
@@ -35,13 +35,16 @@ def _utc(name: str, moment: datetime | None) -> datetime | None:
     description=(
         "Newest first. `action` matches exactly, or by prefix when it ends with `*` (`agent.*`). "
         "`from` is inclusive, `to` exclusive. `limit` defaults to 100 and is capped at 1000. "
-        "Timestamps without an offset are UTC."
+        "Timestamps without an offset are UTC. A page also ends before its JSON passes the "
+        "broker's byte budget; `X-Next-Offset` then gives the next `offset`."
     ),
     security=security.ADMIN,
     responses=responses.errors(400),
+    response_headers=responses.PAGE_HEADERS,
     tags=["admin"],
 )
 async def list_audit_logs(
+    request: Request[Any, Any, Any],
     ctx: ContextDep,
     caller: CallerDep,
     actor_type: FromQuery[str | None] = None,
@@ -51,9 +54,9 @@ async def list_audit_logs(
     resource_id: FromQuery[UUID | None] = None,
     since: Annotated[datetime | None, QueryParameter(name="from")] = None,
     until: Annotated[datetime | None, QueryParameter(name="to")] = None,
-    limit: Annotated[int, QueryParameter(ge=1)] = audit.DEFAULT_LIMIT,
+    limit: Annotated[int, QueryParameter(ge=1, le=_MAX_OFFSET)] = audit.DEFAULT_LIMIT,
     offset: Annotated[int, QueryParameter(ge=0, le=_MAX_OFFSET)] = 0,
-) -> wire.AuditLogList:
+) -> Response[wire.AuditLogList]:
     query = audit.Query(
         actor_type=actor_type,
         actor_id=actor_id,
@@ -65,7 +68,10 @@ async def list_audit_logs(
         limit=min(limit, audit.MAX_LIMIT),
         offset=offset,
     )
-    return await services.audit.search(ctx, caller=caller, query=query)
+    found = await services.audit.search(ctx, caller=caller, query=query)
+    served = found.offset + found.count
+    next_offset = served if served < found.total else None
+    return Response(found, headers=responses.next_page(request, next_offset))
 
 
 router = Router(path="/", route_handlers=[list_audit_logs])

@@ -69,6 +69,7 @@ def _document(request: Request[Any, Any, Any]) -> dict[str, Any]:
         ]
         listing["summary"] = "List agents"
     _document_yaml_upload(document)
+    _document_errors(document)
     request.app.state.openapi_document = document
     return document
 
@@ -90,6 +91,32 @@ def _document_yaml_upload(document: dict[str, Any]) -> None:
                 "application/yaml": {"schema": {"type": "string"}},
             },
         }
+
+
+def _document_errors(document: dict[str, Any]) -> None:
+    """Every error response carries the D2 body, whatever Litestar generated for it (its own 400
+    schema describes a body the broker never sends), and every operation that takes a body can
+    answer 415 (not JSON) and 422 (invalid or too deeply nested)."""
+    _, definitions = msgspec.json.schema_components(
+        [wire.ErrorBody], ref_template="#/components/schemas/{name}"
+    )
+    document.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+    error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                for status, text in _BODY_ERRORS.items():
+                    responses.setdefault(status, {"description": text})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = copy.deepcopy(error_content)
+
+
+_BODY_ERRORS = {
+    "415": "The body is not JSON (or, where documented, YAML)",
+    "422": "The body fails validation or nests too deeply; `details` names the problem",
+}
 
 
 @get("/docs/openapi.json", include_in_schema=False, sync_to_thread=False)

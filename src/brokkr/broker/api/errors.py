@@ -62,7 +62,10 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     if status == 404:
         return broker_error(request, errors.RouteNotFound(request.method, request.url.path))
     if status == 405:
-        return broker_error(request, errors.MethodNotAllowed(request.method, request.url.path))
+        response = broker_error(request, errors.MethodNotAllowed(request.method, request.url.path))
+        # RFC 9110: a 405 names the methods the resource does support.
+        response.headers.update(exc.headers or {})
+        return response
     return render(status, code=_CODES.get(status, "client_error"), message=str(exc.detail))
 
 

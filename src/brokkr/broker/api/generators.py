@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from litestar import Router, delete, get, post, put
+from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
+from brokkr.broker.domain import paging
 from brokkr.common import wire
 
 
@@ -17,12 +19,21 @@ from brokkr.common import wire
     "/generators",
     operation_id="list_generators",
     summary="List generators",
+    description="Oldest first; a page ends at `limit` or at the byte budget (`X-Next-Offset`).",
     security=security.ADMIN,
-    responses=responses.errors(),
+    responses=responses.errors(400),
+    response_headers=responses.PAGE_HEADERS,
     tags=["generators"],
 )
-async def list_generators(ctx: ContextDep, caller: CallerDep) -> list[wire.Generator]:
-    return await services.generators.list_all(ctx, caller=caller)
+async def list_generators(
+    request: Request[Any, Any, Any],
+    ctx: ContextDep,
+    caller: CallerDep,
+    limit: responses.WholeLimit = paging.MAX_LIMIT,
+    offset: responses.Offset = 0,
+) -> Response[list[wire.Generator]]:
+    found = await services.generators.list_all(ctx, caller=caller, limit=limit, offset=offset)
+    return responses.page(request, found)
 
 
 @post(

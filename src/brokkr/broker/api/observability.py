@@ -1,6 +1,6 @@
 """Outermost ASGI layer: request id, access log and request metrics for every request,
-including 404s that never reach a route. Metrics are labelled by route template, never by raw
-path, so their cardinality stays bounded."""
+including 404s that never reach a route, and D2 bodies for refused CORS pre-flights. Metrics
+are labelled by route template, never by raw path, so their cardinality stays bounded."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from brokkr.broker.api import preflight
 from brokkr.broker.metrics import Metrics
 from brokkr.common.logging import request_id
 
@@ -50,7 +51,10 @@ class Observability:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if scope["method"] == "OPTIONS":
+                await self.app(scope, receive, preflight.json_refusals(send_with_id))
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             path = scope["path"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 
@@ -10,6 +11,6 @@ def rest_of_path(value: Path) -> str:
 
     Labels and keys may hold "/" (``app.kubernetes.io/name``); the router decodes ``%2F`` before
     matching, so such routes take the rest of the path, which Litestar hands over with a
-    leading "/".
+    leading "/". Labels and keys are stored in NFC (D14), so the segment is compared in NFC too.
     """
-    return str(value).lstrip("/")
+    return unicodedata.normalize("NFC", str(value).lstrip("/"))

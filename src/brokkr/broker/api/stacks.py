@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from litestar import Router, delete, get, post, put
+from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
+from brokkr.broker.domain import paging
 from brokkr.common import wire
 
 
@@ -17,15 +19,27 @@ from brokkr.common import wire
     "/stacks",
     operation_id="list_stacks",
     summary="List stacks",
-    description="Admins see every live stack (optionally one generator's); generators their own.",
+    description=(
+        "Admins see every live stack (optionally one generator's); generators their own. Oldest "
+        "first; a page ends at `limit` or at the byte budget (`X-Next-Offset` gives the rest)."
+    ),
     security=security.ADMIN_GENERATOR,
-    responses=responses.errors(),
+    responses=responses.errors(400),
+    response_headers=responses.PAGE_HEADERS,
     tags=["stacks"],
 )
 async def list_stacks(
-    ctx: ContextDep, caller: CallerDep, generator_id: FromQuery[UUID | None] = None
-) -> list[wire.Stack]:
-    return await services.stacks.list_all(ctx, caller=caller, generator_id=generator_id)
+    request: Request[Any, Any, Any],
+    ctx: ContextDep,
+    caller: CallerDep,
+    generator_id: FromQuery[UUID | None] = None,
+    limit: responses.WholeLimit = paging.MAX_LIMIT,
+    offset: responses.Offset = 0,
+) -> Response[list[wire.Stack]]:
+    found = await services.stacks.list_all(
+        ctx, caller=caller, generator_id=generator_id, limit=limit, offset=offset
+    )
+    return responses.page(request, found)
 
 
 @post(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from litestar import Response, Router, delete, get, post
+from litestar import MediaType, Response, Router, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import Stream
 
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
@@ -33,7 +35,7 @@ async def list_targets(
     operation_id="add_target",
     summary="Target a stack at an agent",
     description=(
-        "Admins, or the generator owning the stack (else 403 `target_generator_mismatch`). "
+        "Admins, or the generator owning the stack (a foreign stack is 404 `stack_not_found`). "
         "`agent_id` may be omitted; when sent it must equal the path."
     ),
     security=security.ADMIN_GENERATOR,
@@ -83,10 +85,20 @@ async def associated_stacks(
         "The newest live deployment object of every associated stack, plus deletion markers of "
         "deleted stacks the agent has not yet acknowledged. `mode=incremental` (default) omits "
         "objects the agent reported SUCCESS for; `mode=full` returns everything. Send the "
-        "returned `ETag` as `If-None-Match` to get `304` while nothing changed."
+        "returned `ETag` as `If-None-Match` to get `304` while nothing changed. The array is "
+        "streamed one object at a time (no Content-Length), gzipped when the client accepts "
+        "it; every object is always sent, however large the state. An answer cut short (the "
+        "broker lost its database mid-way) ends without the chunked body's end: retry."
     ),
     security=security.ADMIN_AGENT,
-    responses=responses.errors(400, 404),
+    responses={
+        200: ResponseSpec(
+            data_container=list[wire.DeploymentObject],
+            description="The target state",
+            generate_examples=False,
+        ),
+        **responses.errors(400, 404),
+    },
     tags=["agents"],
 )
 async def target_state(
@@ -95,14 +107,15 @@ async def target_state(
     id: FromPath[UUID],
     mode: Annotated[Literal["incremental", "full"], QueryParameter()] = "incremental",
     if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
-) -> Response[list[wire.DeploymentObject] | bytes]:
+) -> Response[bytes] | Stream:
     state = await services.target_state.get(
         ctx, caller=caller, agent_id=id, full=mode == "full", if_none_match=if_none_match
     )
     headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
-    if state.objects is None:
+    if state.batches is None:
         return Response(b"", status_code=304, headers=headers)
-    return Response(state.objects, headers=headers)
+    chunks = services.target_state.stream(ctx, state.batches)
+    return Stream(chunks, headers=headers, media_type=MediaType.JSON)
 
 
 router = Router(

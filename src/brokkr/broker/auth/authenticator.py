@@ -39,7 +39,9 @@ class Authenticator:
                     path=path,
                 )
             self.cache.put(pak_hash, identity, generation=generation)
-        return access.Caller(identity=identity, ip_address=ip_address, user_agent=user_agent)
+        return access.Caller(
+            identity=identity, ip_address=ip_address, user_agent=user_agent, pak_hash=pak_hash
+        )
 
     async def _fail(
         self,

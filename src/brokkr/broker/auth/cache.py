@@ -25,6 +25,13 @@ class IdentityCache:
         self._entries: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
         self.generation = 0
 
+    def configure(self, *, ttl: float, max_entries: int) -> None:
+        """New bounds (a reload, D20); entries kept under the old ones are dropped, so a lowered
+        TTL (or 0, off) holds at once."""
+        if (ttl, max_entries) != (self.ttl, self._max_entries):
+            self.ttl, self._max_entries = ttl, max_entries
+            self.forget(None)
+
     def get(self, pak_hash: str) -> Identity | None:
         entry = self._entries.get(pak_hash)
         if entry is None:

@@ -21,10 +21,11 @@ from brokkr.broker.db import (  # noqa: I001 - the engine must load before the q
     target_state,
     targeting,
 )
-from brokkr.broker.db.engine import Database, Tx, create
+from brokkr.broker.db.engine import Database, Timeouts, Tx, create
 
 __all__ = [
     "Database",
+    "Timeouts",
     "Tx",
     "admins",
     "agent_events",

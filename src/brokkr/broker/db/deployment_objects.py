@@ -84,14 +84,30 @@ async def get(tx: Tx, object_id: UUID) -> wire.DeploymentObject | None:
     return to_wire(row) if row else None
 
 
-async def list_for_stack(tx: Tx, stack_id: UUID, *, limit: int) -> list[wire.DeploymentObject]:
+async def content_sizes(
+    tx: Tx, stack_id: UUID, *, limit: int, offset: int
+) -> list[tuple[UUID, int]]:
+    """Ids and YAML lengths (in characters, so never above the bytes) of a stack's live objects,
+    newest first: what a page can hold is decided before any content is read."""
     rows = await tx.execute(
-        sa.select(*COLUMNS)
+        sa.select(_t.c.id, sa.func.length(_t.c.yaml_content))
         .where(_t.c.stack_id == stack_id, _t.c.deleted_at.is_(None))
         .order_by(_t.c.sequence_id.desc())
         .limit(limit)
+        .offset(offset)
     )
-    return [to_wire(row) for row in rows]
+    return [(row[0], int(row[1])) for row in rows]
+
+
+async def content_sizes_of(tx: Tx, object_ids: Iterable[UUID]) -> list[tuple[UUID, int]]:
+    """Ids and YAML lengths (characters) of these objects, without reading their content."""
+    ids = list(object_ids)
+    if not ids:
+        return []
+    rows = await tx.execute(
+        sa.select(_t.c.id, sa.func.length(_t.c.yaml_content)).where(_t.c.id.in_(ids))
+    )
+    return [(row[0], int(row[1])) for row in rows]
 
 
 async def list_by_ids(tx: Tx, object_ids: Iterable[UUID]) -> list[wire.DeploymentObject]:

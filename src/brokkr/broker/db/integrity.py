@@ -3,7 +3,8 @@
 ``translate`` is the engine's ``handle_error`` hook, so it sees every failed statement: a
 violated unique constraint becomes its resource's conflict (described from the row that
 conflicted), any other integrity violation a ``ConstraintViolation``, and PostgreSQL refusing a
-NUL character in text (SQLite stores it) ``InvalidText``.
+NUL character in text (SQLite stores it) ``InvalidText``, a statement cancelled by its timeout
+``DatabaseUnavailable``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _CONFLICTS: dict[str, Callable[[Mapping[str, Any]], errors.Conflict]] = {
 
 # PostgreSQL's character_not_in_repertoire.
 _NUL_IN_TEXT = "22021"
+# PostgreSQL's query_canceled: the statement ran past ``statement_timeout``.
+_CANCELED = "57014"
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$", re.MULTILINE)
 
@@ -56,6 +59,8 @@ def translate(context: sa.engine.ExceptionContext) -> None:
     exc = context.sqlalchemy_exception
     if getattr(context.original_exception, "sqlstate", None) == _NUL_IN_TEXT:
         raise errors.InvalidText() from exc
+    if getattr(context.original_exception, "sqlstate", None) == _CANCELED:
+        raise errors.DatabaseUnavailable() from exc
     if not isinstance(exc, sa.exc.IntegrityError):
         return
     run = context.execution_context

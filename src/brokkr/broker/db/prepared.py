@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from brokkr.broker.db.engine import Database
-from brokkr.broker.domain import errors
 
 Statement = sa.Select[*tuple[Any, ...]] | sa.CompoundSelect[*tuple[Any, ...]]
 _DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
@@ -44,20 +42,16 @@ class Read:
     async def _run(
         self, database: Database, params: dict[str, Any], *, first: bool
     ) -> list[Mapping[str, Any]]:
-        pool = database.fast_pool
-        if pool is None:
+        if database.fast_pool is None:
             async with database.read() as conn:
                 result = (await conn.execute(self.statement, params)).mappings()
                 rows = [result.first()] if first else list(result)
             return [{str(key): value for key, value in row.items()} for row in rows if row]
         values = self._compiled.construct_params(params)
         arguments = [values[name] for name in self._names]
-        try:
-            async with pool.acquire() as connection:
-                if first:
-                    record = await connection.fetchrow(self._sql, *arguments)
-                    return [record] if record is not None else []
-                records: list[Mapping[str, Any]] = await connection.fetch(self._sql, *arguments)
-                return records
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError) as exc:
-            raise errors.DatabaseUnavailable() from exc
+        async with database.fast_connection() as connection:
+            if first:
+                record = await connection.fetchrow(self._sql, *arguments)
+                return [record] if record is not None else []
+            records: list[Mapping[str, Any]] = await connection.fetch(self._sql, *arguments)
+            return records

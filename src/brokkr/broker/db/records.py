@@ -67,9 +67,13 @@ class Records(Generic[W]):
         pak_hash = values.pop("pak_hash")
         return Credential(record=self.record(**values), pak_hash=pak_hash)
 
-    async def list_live(self, tx: Tx, *where: sa.ColumnElement[bool]) -> list[W]:
+    async def list_live(
+        self, tx: Tx, *where: sa.ColumnElement[bool], limit: int, offset: int = 0
+    ) -> list[W]:
+        """Oldest first, so that offsets stay put while rows are added."""
         query = sa.select(*self.columns).where(self._live, *where)
-        rows = await tx.execute(query.order_by(self.table.c.created_at, self.table.c.id))
+        query = query.order_by(self.table.c.created_at, self.table.c.id)
+        rows = await tx.execute(query.limit(limit).offset(offset))
         return [self.to_record(row) for row in rows]
 
     async def update(self, tx: Tx, record_id: UUID, *, now: datetime, **values: Any) -> W | None:

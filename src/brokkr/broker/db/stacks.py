@@ -23,10 +23,12 @@ update = _rows.update
 soft_delete = _rows.soft_delete
 
 
-async def list_live(tx: Tx, *, generator_id: UUID | None = None) -> list[wire.Stack]:
-    """Every live stack, or those of ``generator_id``."""
+async def list_live(
+    tx: Tx, *, generator_id: UUID | None = None, limit: int, offset: int = 0
+) -> list[wire.Stack]:
+    """Live stacks, or those of ``generator_id``, oldest first."""
     owned = [] if generator_id is None else [_t.c.generator_id == generator_id]
-    return await _rows.list_live(tx, *owned)
+    return await _rows.list_live(tx, *owned, limit=limit, offset=offset)
 
 
 async def live_ids_of_generator(tx: Tx, generator_id: UUID) -> list[UUID]:

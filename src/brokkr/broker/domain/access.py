@@ -30,6 +30,8 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     identity: Identity
     ip_address: str | None = None
     user_agent: str | None = None
+    # The verified key's hash, for use cases that must re-check it under a row lock.
+    pak_hash: str | None = None
 
     @property
     def role(self) -> Role:
@@ -68,6 +70,13 @@ def require_agent_itself(caller: Caller, agent_id: UUID) -> None:
 def require_admin_or_generator(caller: Caller, generator_id: UUID) -> None:
     if not (caller.is_admin or caller.is_generator(generator_id)):
         raise errors.GeneratorNotOwned()
+
+
+def require_key_still_held(caller: Caller, current_hash: str | None) -> None:
+    """A caller acting on its own credential must still hold it once that row is locked: a
+    concurrent rotation may have revoked the key after the request was authenticated."""
+    if caller.pak_hash is None or caller.pak_hash != current_hash:
+        raise errors.PakRequired()
 
 
 def require_same_id(

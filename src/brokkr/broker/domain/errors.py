@@ -8,6 +8,8 @@ BrokerError
 ├── BadRequest (400)          ├── Forbidden (403)     ├── Conflict (409)
 ├── Unauthorized (401)        ├── NotFound (404)      ├── Unprocessable (422)
 ├── UnsupportedMediaType (415)                        └── Unavailable (503)
+├── PayloadTooLarge (413)
+├── RequestTimeout (408)
 └── MethodNotAllowed (405), InternalError (500)
 """
 
@@ -21,6 +23,8 @@ class BrokerError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str]
     text: ClassVar[str] = ""
+    # A refusal of who is asking rather than of what was asked: audited on write calls (D11).
+    denial: ClassVar[bool] = False
 
     def __init__(
         self, *, message: str | None = None, details: dict[str, Any] | None = None
@@ -36,10 +40,12 @@ class BadRequest(BrokerError):
 
 class Unauthorized(BrokerError):
     status = 401
+    denial = True
 
 
 class Forbidden(BrokerError):
     status = 403
+    denial = True
 
 
 class NotFound(BrokerError):
@@ -48,6 +54,14 @@ class NotFound(BrokerError):
 
 class Conflict(BrokerError):
     status = 409
+
+
+class RequestTimeout(BrokerError):
+    status = 408
+
+
+class PayloadTooLarge(BrokerError):
+    status = 413
 
 
 class UnsupportedMediaType(BrokerError):
@@ -100,6 +114,21 @@ class InvalidEncoding(BadRequest):
 class InvalidText(BadRequest):
     code = "invalid_text"
     text = "text may not contain NUL characters"
+
+
+class MalformedRequest(BadRequest):
+    """What the HTTP parser answers to bytes that are not an HTTP/1.1 request."""
+
+    code = "malformed_request"
+    text = "the request is not valid HTTP/1.1"
+
+
+class CorsPreflightRefused(BadRequest):
+    code = "cors_preflight_refused"
+
+    def __init__(self, refused: list[str]) -> None:
+        message = f"CORS pre-flight refused: {', '.join(refused) or 'not allowed'}"
+        super().__init__(message=message, details={"refused": refused})
 
 
 class NameAndClusterRequired(BadRequest):
@@ -187,21 +216,6 @@ class TargetCreateDenied(Forbidden):
     text = "agents cannot change targets"
 
 
-class TargetGeneratorMismatch(Forbidden):
-    code = "target_generator_mismatch"
-    text = "a generator may only target its own stacks"
-
-
-class StackNotOwned(Forbidden):
-    code = "stack_not_owned"
-    text = "the stack belongs to another generator"
-
-
-class StackNotAccessible(Forbidden):
-    code = "stack_not_accessible"
-    text = "the stack is not accessible to the caller"
-
-
 class StackGeneratorMismatch(Forbidden):
     code = "stack_generator_mismatch"
     text = "a generator may only create stacks for itself"
@@ -257,6 +271,13 @@ class StackNotFound(NotFound):
 
     def __init__(self, stack_id: UUID) -> None:
         super().__init__(message="stack not found", details={"id": str(stack_id)})
+
+
+class StackNotOwned(StackNotFound):
+    """A stack the caller may not see answers exactly like a missing one, so stack ids are no
+    existence oracle (D8); it is still a denial for the audit trail."""
+
+    denial = True
 
 
 class DeploymentObjectNotFound(NotFound):
@@ -376,17 +397,41 @@ class AgentTargetExists(Conflict):
         super().__init__(message=message, details={"stack_id": str(stack_id)})
 
 
+# 408
+
+
+class RequestTimedOut(RequestTimeout):
+    code = "request_timeout"
+
+    def __init__(self, part: str, seconds: float) -> None:
+        message = f"the request's {part} did not arrive within {seconds:g} s"
+        super().__init__(message=message, details={"timeout_seconds": seconds})
+
+
+# 413
+
+
+class DeploymentObjectTooLarge(PayloadTooLarge):
+    code = "deployment_object_too_large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        message = f"yaml_content is larger than the limit of {limit_bytes} bytes"
+        details = {"field": "yaml_content", "limit_bytes": limit_bytes}
+        super().__init__(message=message, details=details)
+
+
 # 415
 
 
 class UnsupportedContentType(UnsupportedMediaType):
     code = "unsupported_media_type"
 
-    def __init__(self, media_type: str) -> None:
-        super().__init__(
-            message=f"unsupported content type {media_type!r}; "
-            "send application/json or application/yaml"
-        )
+    def __init__(
+        self, media_type: str, *, accepted: tuple[str, ...] = ("application/json",)
+    ) -> None:
+        wanted = " or ".join(accepted)
+        problem = f"unsupported content type {media_type!r}" if media_type else "no content type"
+        super().__init__(message=f"{problem}; send {wanted}", details={"accepted": list(accepted)})
 
 
 # 422
@@ -397,6 +442,22 @@ class ValidationFailed(Unprocessable):
 
     def __init__(self, fields: dict[str, str]) -> None:
         super().__init__(message="the request body is invalid", details={"fields": fields})
+
+
+class GeneratorNameReserved(Unprocessable):
+    code = "generator_name_reserved"
+
+    def __init__(self, reserved: str) -> None:
+        message = f"the name looks like the reserved {reserved!r}"
+        super().__init__(message=message, details={"fields": {"name": "reserved"}})
+
+
+class NestingTooDeep(Unprocessable):
+    code = "nesting_too_deep"
+
+    def __init__(self, limit: int) -> None:
+        message = f"the request body is nested deeper than {limit} levels"
+        super().__init__(message=message, details={"max_depth": limit})
 
 
 class GeneratorIdRequired(Unprocessable):
@@ -447,6 +508,17 @@ class InvalidDeploymentObject(Unprocessable):
             super().__init__(message=f"document {document}: {problem}", details=details)
 
 
+class YamlLimitExceeded(Unprocessable):
+    """The (0-based) ``document`` exceeds a YAML ``limit``: depth, scalar_size, alias_expansion
+    or recursive_alias."""
+
+    code = "yaml_limit_exceeded"
+
+    def __init__(self, limit: str, problem: str, *, document: int) -> None:
+        details = {"field": "yaml_content", "document": document, "limit": limit}
+        super().__init__(message=f"document {document}: {problem}", details=details)
+
+
 class ConstraintViolation(Unprocessable):
     """A database constraint other than a known unique one rejected the change."""
 
@@ -456,12 +528,30 @@ class ConstraintViolation(Unprocessable):
         super().__init__(message=f"the {noun} violates a database constraint")
 
 
+class InvalidConfiguration(Unprocessable):
+    """A reload found the configuration file or environment invalid; nothing was changed."""
+
+    code = "invalid_configuration"
+
+    def __init__(self, reason: str, keys: list[str]) -> None:
+        message = f"the configuration is invalid, nothing was reloaded: {reason}"
+        super().__init__(message=message, details={"keys": keys})
+
+
 # 503
 
 
 class DatabaseUnavailable(Unavailable):
     code = "database_unavailable"
     text = "database unavailable"
+
+
+class ValidationTimedOut(Unavailable):
+    code = "validation_timeout"
+
+    def __init__(self, seconds: float) -> None:
+        message = f"the deployment object was not validated within {seconds:g} s; retry later"
+        super().__init__(message=message)
 
 
 class MigrationsPending(Unavailable):

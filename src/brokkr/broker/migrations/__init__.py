@@ -39,7 +39,7 @@ def head() -> str:
 async def upgrade(database: Database) -> None:
     """Bring the schema to head; safe to call from several processes at once."""
     local_lock = _LOCAL_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-    async with local_lock, database.engine.connect() as conn:
+    async with local_lock, database.maintenance() as conn:
         if not database.is_postgres:
             # SQLite has no advisory lock: take the write lock (BEGIN IMMEDIATE) before reading
             # alembic_version, so a concurrent broker waits instead of failing "database is locked".

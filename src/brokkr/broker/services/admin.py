@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from brokkr.broker import db
+from brokkr.broker import db, private_files
 from brokkr.broker.domain import paks
 from brokkr.broker.services.context import Context
 
@@ -23,7 +23,7 @@ class Bootstrap(msgspec.Struct, frozen=True, kw_only=True):
 
 def write_pak_file(data_dir: Path, plaintext: str) -> Path:
     """Write the key readable by its owner only (0600), replacing any previous file."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_files.ensure_dir(data_dir)
     path = data_dir / ADMIN_PAK_FILE
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors
+from brokkr.broker.domain import access, errors, paging
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -54,14 +54,15 @@ def _scope(caller: access.Caller) -> dict[str, UUID | None]:
 
 async def list_for_agent(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, limit: int, offset: int
-) -> list[wire.AgentEvent]:
+) -> paging.Page[wire.AgentEvent]:
     access.require_admin_or_agent(caller, agent_id)
+    limit = min(limit, MAX_LIMIT)
     async with ctx.database.read() as tx:
         if await db.agents.get(tx, agent_id) is None:
             raise errors.AgentNotFound(agent_id)
-        return await db.agent_events.search(
-            tx, agent_id=agent_id, limit=min(limit, MAX_LIMIT), offset=offset
-        )
+        rows = await db.agent_events.search(tx, agent_id=agent_id, limit=limit + 1, offset=offset)
+    budget = ctx.settings.current.limits.list_page_bytes
+    return paging.page(rows[:limit], budget=budget, offset=offset, available=len(rows))
 
 
 async def search(
@@ -72,20 +73,23 @@ async def search(
     deployment_object_id: UUID | None,
     limit: int,
     offset: int,
-) -> list[wire.AgentEvent]:
+) -> paging.Page[wire.AgentEvent]:
     """Admins see every event, agents their own, generators those about their stacks."""
     scope = _scope(caller)
     if agent_id is not None and scope["agent_id"] not in (None, agent_id):
-        return []
+        return paging.Page(items=[], next_offset=None)
+    limit = min(limit, MAX_LIMIT)
     async with ctx.database.read() as tx:
-        return await db.agent_events.search(
+        rows = await db.agent_events.search(
             tx,
             agent_id=agent_id or scope["agent_id"],
             generator_id=scope["generator_id"],
             deployment_object_id=deployment_object_id,
-            limit=min(limit, MAX_LIMIT),
+            limit=limit + 1,
             offset=offset,
         )
+    budget = ctx.settings.current.limits.list_page_bytes
+    return paging.page(rows[:limit], budget=budget, offset=offset, available=len(rows))
 
 
 async def get(ctx: Context, *, caller: access.Caller, event_id: UUID) -> wire.AgentEvent:

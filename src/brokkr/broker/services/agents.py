@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, paks, updates
+from brokkr.broker.domain import access, errors, paging, paks, updates
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -30,10 +30,15 @@ async def create(
     return wire.CreateAgentResponse(agent=agent, initial_pak=pak.plaintext)
 
 
-async def list_all(ctx: Context, *, caller: access.Caller) -> list[wire.Agent]:
+async def list_all(
+    ctx: Context, *, caller: access.Caller, limit: int, offset: int
+) -> paging.Page[wire.Agent]:
     access.require_admin(caller)
+    limit = min(limit, paging.MAX_LIMIT)
     async with ctx.database.read() as tx:
-        return await db.agents.list_live(tx)
+        rows = await db.agents.list_live(tx, limit=limit + 1, offset=offset)
+    budget = ctx.settings.current.limits.list_page_bytes
+    return paging.page(rows[:limit], budget=budget, offset=offset, available=len(rows))
 
 
 async def search(
@@ -116,6 +121,8 @@ async def rotate_pak(
         credential = await db.agents.get_credential(w.tx, agent_id)
         if credential is None:
             raise errors.AgentNotFound(agent_id)
+        if caller.is_agent(agent_id):
+            access.require_key_still_held(caller, credential.pak_hash)
         agent = await db.agents.update(
             w.tx, agent_id, now=w.now, pak_hash=pak.hash, key_id=pak.key_id
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 from brokkr.broker import db
 from brokkr.broker.caches.objects import ObjectCache
 from brokkr.broker.caches.state_versions import StateVersions
-from brokkr.broker.domain import access
+from brokkr.broker.domain import access, audit
 from brokkr.broker.services.work import Work, unit_of_work
 from brokkr.broker.settings import LiveSettings, Settings
 
@@ -31,6 +31,9 @@ class Context:
     objects: ObjectCache = field(default_factory=ObjectCache)
     now: Callable[[], datetime] = field(default=utc_now)
     settings: LiveSettings = field(default_factory=lambda: LiveSettings(Settings()))
+    # How often failures are audited, and what to tell (a metric) of those that are not.
+    audit_throttle: audit.Throttle = field(default_factory=audit.Throttle)
+    audit_dropped: Callable[[str], None] = field(default=lambda action: None)
 
     def work(self, caller: access.Caller | None) -> AbstractAsyncContextManager[Work]:
         """Open a unit of work for ``caller`` (None: the broker itself acts)."""

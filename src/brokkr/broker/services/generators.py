@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, paks, updates
+from brokkr.broker.domain import access, errors, names, paging, paks, updates
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
@@ -19,10 +19,17 @@ def _protect_admin_generator(generator: wire.Generator, action: str) -> None:
         raise errors.AdminGeneratorProtected(action)
 
 
+def _refuse_look_alike(name: str) -> None:
+    """D14: no generator may pass for the protected one in a listing or the audit trail."""
+    if names.imitates(name, db.admins.ADMIN_GENERATOR_NAME):
+        raise errors.GeneratorNameReserved(db.admins.ADMIN_GENERATOR_NAME)
+
+
 async def create(
     ctx: Context, *, caller: access.Caller, new: wire.NewGenerator
 ) -> wire.CreateGeneratorResponse:
     access.require_admin(caller)
+    _refuse_look_alike(new.name)
     pak = paks.generate()
     async with ctx.work(caller) as w:
         generator = await db.generators.insert(
@@ -39,10 +46,15 @@ async def create(
     return wire.CreateGeneratorResponse(generator=generator, pak=pak.plaintext)
 
 
-async def list_all(ctx: Context, *, caller: access.Caller) -> list[wire.Generator]:
+async def list_all(
+    ctx: Context, *, caller: access.Caller, limit: int, offset: int
+) -> paging.Page[wire.Generator]:
     access.require_admin(caller)
+    limit = min(limit, paging.MAX_LIMIT)
     async with ctx.database.read() as tx:
-        return await db.generators.list_live(tx)
+        rows = await db.generators.list_live(tx, limit=limit + 1, offset=offset)
+    budget = ctx.settings.current.limits.list_page_bytes
+    return paging.page(rows[:limit], budget=budget, offset=offset, available=len(rows))
 
 
 async def get(ctx: Context, *, caller: access.Caller, generator_id: UUID) -> wire.Generator:
@@ -66,6 +78,8 @@ async def update(
         renamed = update.name is not msgspec.UNSET and update.name != credential.record.name
         if renamed or update.is_active is False:
             _protect_admin_generator(credential.record, "renamed or deactivated")
+        if renamed and isinstance(update.name, str):
+            _refuse_look_alike(update.name)
         changes = updates.changes(credential.record, update, ("name", "description", "is_active"))
         if "is_active" in changes and not caller.is_admin:
             raise errors.GeneratorUpdateForbidden()
@@ -112,6 +126,8 @@ async def rotate_pak(
         if credential is None:
             raise errors.GeneratorNotFound(generator_id)
         _protect_admin_generator(credential.record, "given a PAK")
+        if caller.is_generator(generator_id):
+            access.require_key_still_held(caller, credential.pak_hash)
         generator = await db.generators.update(
             w.tx, generator_id, now=w.now, pak_hash=pak.hash, key_id=pak.key_id
         )

@@ -13,7 +13,8 @@ from brokkr.common import wire
 
 
 async def _readable(tx: db.Tx, caller: access.Caller, stack_id: UUID) -> None:
-    """Admins, the owning generator, and agents associated with the stack by any path."""
+    """Admins, the owning generator, and agents associated with the stack by any path; to
+    anyone else the stack is as missing as an unknown one (no existence oracle)."""
     stack = await db.stacks.get(tx, stack_id)
     if stack is None:
         raise errors.StackNotFound(stack_id)
@@ -22,7 +23,7 @@ async def _readable(tx: db.Tx, caller: access.Caller, stack_id: UUID) -> None:
     agent_id = caller.id if caller.role is access.Role.AGENT else None
     if agent_id is not None and await db.targeting.is_associated(tx, agent_id, stack_id):
         return
-    raise errors.StackNotAccessible()
+    raise errors.StackNotOwned(stack_id)
 
 
 async def list_labels(

@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, manifests, updates
+from brokkr.broker.domain import access, errors, manifests, paging, updates
 from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import EVERYONE, Work
 from brokkr.common import wire
@@ -16,12 +16,13 @@ from brokkr.common import wire
 async def owned(
     tx: db.Tx, caller: access.Caller, stack_id: UUID, *, for_update: bool = False
 ) -> wire.Stack:
-    """The live stack, if the caller is an admin or its owning generator (404, then 403)."""
+    """The live stack, if the caller is an admin or its owning generator; to anyone else a
+    foreign stack is as missing as an unknown one (404 both: D8, no existence oracle)."""
     stack = await db.stacks.get(tx, stack_id, for_update=for_update)
     if stack is None:
         raise errors.StackNotFound(stack_id)
     if not (caller.is_admin or caller.is_generator(stack.generator_id)):
-        raise errors.StackNotOwned()
+        raise errors.StackNotOwned(stack_id)
     return stack
 
 
@@ -81,16 +82,26 @@ async def create(ctx: Context, *, caller: access.Caller, new: wire.NewStack) -> 
 
 
 async def list_all(
-    ctx: Context, *, caller: access.Caller, generator_id: UUID | None = None
-) -> list[wire.Stack]:
+    ctx: Context,
+    *,
+    caller: access.Caller,
+    generator_id: UUID | None = None,
+    limit: int,
+    offset: int,
+) -> paging.Page[wire.Stack]:
     if caller.role is access.Role.GENERATOR:
         if generator_id is not None and generator_id != caller.id:
             raise errors.StacksListDenied(agent=False)
         generator_id = caller.id
     elif not caller.is_admin:
         raise errors.StacksListDenied(agent=True)
+    limit = min(limit, paging.MAX_LIMIT)
     async with ctx.database.read() as tx:
-        return await db.stacks.list_live(tx, generator_id=generator_id)
+        rows = await db.stacks.list_live(
+            tx, generator_id=generator_id, limit=limit + 1, offset=offset
+        )
+    budget = ctx.settings.current.limits.list_page_bytes
+    return paging.page(rows[:limit], budget=budget, offset=offset, available=len(rows))
 
 
 async def get(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> wire.Stack:
@@ -124,7 +135,7 @@ async def delete(ctx: Context, *, caller: access.Caller, stack_id: UUID) -> None
         if stack is None:
             raise errors.StackNotFound(stack_id)
         if not (caller.is_admin or caller.is_generator(stack.generator_id)):
-            raise errors.StackNotOwned()
+            raise errors.StackNotOwned(stack_id)
         if stack.deleted_at is not None:
             return
         marker = await retire(w, stack)

@@ -20,7 +20,8 @@ async def _may_change_targets(
     tx: db.Tx, caller: access.Caller, stack_id: UUID, *, deleted_ok: bool = False
 ) -> None:
     """Admins, and the generator owning the stack; never agents (D8). New targets need a live
-    stack; a target left pointing at a deleted stack can still be removed."""
+    stack; a target left pointing at a deleted stack can still be removed. A foreign stack is
+    as missing as an unknown one (no existence oracle)."""
     if caller.role is access.Role.AGENT:
         raise errors.TargetCreateDenied()
     if deleted_ok:
@@ -30,7 +31,7 @@ async def _may_change_targets(
     if stack is None:
         raise errors.StackNotFound(stack_id)
     if not (caller.is_admin or caller.is_generator(stack.generator_id)):
-        raise errors.TargetGeneratorMismatch()
+        raise errors.StackNotOwned(stack_id)
 
 
 async def list_targets(

@@ -43,19 +43,12 @@ class AgentEvents:
         page: int = PAGE,
     ) -> AsyncIterator[wire.AgentEvent]:
         """Every matching event, newest first, fetched page by page."""
-        offset = 0
-        while True:
-            batch = await self.list(
-                agent_id=agent_id,
-                deployment_object_id=deployment_object_id,
-                limit=page,
-                offset=offset,
-            )
+        params = {"agent_id": agent_id, "deployment_object_id": deployment_object_id, "limit": page}
+        async for batch in self._http.pages(
+            "/api/v1/agent-events", builtins.list[wire.AgentEvent], params=params
+        ):
             for event in batch:
                 yield event
-            if len(batch) < page:
-                return
-            offset += len(batch)
 
     async def get(self, event_id: UUID) -> wire.AgentEvent:
         return await self._http.call("GET", f"/api/v1/agent-events/{event_id}", wire.AgentEvent)

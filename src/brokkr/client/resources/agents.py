@@ -24,7 +24,8 @@ class Agents:
         self._http = http
 
     async def list(self) -> builtins.list[wire.Agent]:
-        return await self._http.call("GET", "/api/v1/agents", builtins.list[wire.Agent])
+        """Every live agent, however many pages the broker serves them in."""
+        return await self._http.collect("/api/v1/agents", builtins.list[wire.Agent])
 
     async def search(self, *, name: str, cluster_name: str) -> wire.Agent:
         params = {"name": name, "cluster_name": cluster_name}

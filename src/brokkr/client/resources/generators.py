@@ -17,7 +17,8 @@ class Generators:
         self._http = http
 
     async def list(self) -> builtins.list[wire.Generator]:
-        return await self._http.call("GET", "/api/v1/generators", builtins.list[wire.Generator])
+        """Every live generator, however many pages the broker serves them in."""
+        return await self._http.collect("/api/v1/generators", builtins.list[wire.Generator])
 
     async def get(self, generator_id: UUID) -> wire.Generator:
         return await self._http.call("GET", f"/api/v1/generators/{generator_id}", wire.Generator)

@@ -17,11 +17,9 @@ class Stacks:
         self._http = http
 
     async def list(self, *, generator_id: UUID | None = None) -> builtins.list[wire.Stack]:
-        return await self._http.call(
-            "GET",
-            "/api/v1/stacks",
-            builtins.list[wire.Stack],
-            params={"generator_id": generator_id},
+        """Every live stack the caller may see, however many pages the broker serves them in."""
+        return await self._http.collect(
+            "/api/v1/stacks", builtins.list[wire.Stack], params={"generator_id": generator_id}
         )
 
     async def get(self, stack_id: UUID) -> wire.Stack:

@@ -15,6 +15,7 @@ from brokkr.common.wire.agents import (
 )
 from brokkr.common.wire.audit import AuditLog, AuditLogList
 from brokkr.common.wire.auth import AuthResponse
+from brokkr.common.wire.config import ConfigChangeInfo, ConfigReloadResponse
 from brokkr.common.wire.deployment_objects import CreateDeploymentObjectRequest, DeploymentObject
 from brokkr.common.wire.errors import ErrorBody
 from brokkr.common.wire.generators import (
@@ -45,6 +46,8 @@ __all__ = [
     "AuditLog",
     "AuditLogList",
     "AuthResponse",
+    "ConfigChangeInfo",
+    "ConfigReloadResponse",
     "CreateAgentResponse",
     "CreateDeploymentObjectRequest",
     "CreateGeneratorResponse",

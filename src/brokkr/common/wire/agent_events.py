@@ -8,6 +8,8 @@ from uuid import UUID
 
 import msgspec
 
+from brokkr.common.wire.types import EventMessage
+
 EventStatus = Literal["SUCCESS", "FAILURE"]
 EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"\S")]
 
@@ -30,5 +32,5 @@ class NewAgentEvent(msgspec.Struct, kw_only=True, frozen=True):
     deployment_object_id: UUID
     status: EventStatus
     event_type: EventType = "DEPLOY"
-    message: str | None = None
+    message: EventMessage | None = None
     agent_id: UUID | msgspec.UnsetType = msgspec.UNSET

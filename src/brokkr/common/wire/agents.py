@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 
+from brokkr.common.wire import types
 from brokkr.common.wire.types import Label, Name
 
 AgentStatus = Literal["ACTIVE", "INACTIVE"]
@@ -28,6 +29,9 @@ class NewAgent(msgspec.Struct, kw_only=True, frozen=True):
     name: Name
     cluster_name: Name
 
+    def __post_init__(self) -> None:
+        types.normalize(self, "name", "cluster_name", max_length=types.NAME_LENGTH)
+
 
 class AgentUpdate(msgspec.Struct, kw_only=True, frozen=True):
     """Partial update. Only admins may change ``status`` (D8); other fields are ignored."""
@@ -36,6 +40,9 @@ class AgentUpdate(msgspec.Struct, kw_only=True, frozen=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     cluster_name: Name | msgspec.UnsetType = msgspec.UNSET
     status: AgentStatus | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        types.normalize(self, "name", "cluster_name", max_length=types.NAME_LENGTH)
 
 
 class CreateAgentResponse(msgspec.Struct, kw_only=True, frozen=True):
@@ -60,6 +67,9 @@ class NewAgentLabel(msgspec.Struct, kw_only=True, frozen=True):
     label: Label
     agent_id: UUID | msgspec.UnsetType = msgspec.UNSET
 
+    def __post_init__(self) -> None:
+        types.normalize(self, "label", max_length=types.LABEL_LENGTH)
+
 
 class AgentAnnotation(msgspec.Struct, kw_only=True, frozen=True):
     id: UUID
@@ -74,3 +84,6 @@ class NewAgentAnnotation(msgspec.Struct, kw_only=True, frozen=True):
     key: Label
     value: Label
     agent_id: UUID | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        types.normalize(self, "key", "value", max_length=types.LABEL_LENGTH)

@@ -7,7 +7,8 @@ from uuid import UUID
 
 import msgspec
 
-from brokkr.common.wire.types import Name
+from brokkr.common.wire import types
+from brokkr.common.wire.types import Name, Text
 
 
 class Generator(msgspec.Struct, kw_only=True, frozen=True):
@@ -23,7 +24,10 @@ class Generator(msgspec.Struct, kw_only=True, frozen=True):
 
 class NewGenerator(msgspec.Struct, kw_only=True, frozen=True):
     name: Name
-    description: str | None = None
+    description: Text | None = None
+
+    def __post_init__(self) -> None:
+        types.normalize(self, "name", max_length=types.NAME_LENGTH)
 
 
 class GeneratorUpdate(msgspec.Struct, kw_only=True, frozen=True):
@@ -35,8 +39,11 @@ class GeneratorUpdate(msgspec.Struct, kw_only=True, frozen=True):
 
     id: UUID | msgspec.UnsetType = msgspec.UNSET
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    description: str | None | msgspec.UnsetType = msgspec.UNSET
+    description: Text | None | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        types.normalize(self, "name", max_length=types.NAME_LENGTH)
 
 
 class CreateGeneratorResponse(msgspec.Struct, kw_only=True, frozen=True):

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from brokkr.common.wire import types
 from brokkr.common.wire.types import Description, Label, Name
 
 
@@ -28,6 +29,9 @@ class NewStack(msgspec.Struct, kw_only=True, frozen=True):
     description: Description | None = None
     generator_id: UUID | msgspec.UnsetType = msgspec.UNSET
 
+    def __post_init__(self) -> None:
+        types.normalize(self, "name", max_length=types.NAME_LENGTH)
+
 
 class StackUpdate(msgspec.Struct, kw_only=True, frozen=True):
     """Partial update of ``name`` and ``description``. A full reference Stack body is accepted:
@@ -37,6 +41,9 @@ class StackUpdate(msgspec.Struct, kw_only=True, frozen=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     description: Description | None | msgspec.UnsetType = msgspec.UNSET
     generator_id: UUID | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        types.normalize(self, "name", max_length=types.NAME_LENGTH)
 
 
 class StackLabel(msgspec.Struct, kw_only=True, frozen=True):
@@ -51,6 +58,9 @@ class NewStackLabel(msgspec.Struct, kw_only=True, frozen=True):
     label: Label
     stack_id: UUID | msgspec.UnsetType = msgspec.UNSET
 
+    def __post_init__(self) -> None:
+        types.normalize(self, "label", max_length=types.LABEL_LENGTH)
+
 
 class StackAnnotation(msgspec.Struct, kw_only=True, frozen=True):
     id: UUID
@@ -63,3 +73,6 @@ class NewStackAnnotation(msgspec.Struct, kw_only=True, frozen=True):
     key: Label
     value: Label
     stack_id: UUID | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        types.normalize(self, "key", "value", max_length=types.LABEL_LENGTH)

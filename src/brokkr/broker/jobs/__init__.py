@@ -1,0 +1,3 @@
+"""Background loops started and stopped with the broker (app.Runtime). Each run is a service
+call that is safe with several brokers on one database (D21); a failed run is logged and the
+next one retries. No SQL, no HTTP."""
