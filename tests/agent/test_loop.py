@@ -46,11 +46,14 @@ class Recorder:
     """Records each call (object ids, agent id); ``fail_first`` calls fail; ``delay`` makes each
     call slow."""
 
-    def __init__(self, *, fail_first: int = 0, delay: float = 0.0) -> None:
+    def __init__(
+        self, *, fail_first: int = 0, delay: float = 0.0, failure: str = "apply failed: boom"
+    ) -> None:
         self.calls: list[tuple[list[uuid.UUID], uuid.UUID]] = []
         self.finished = 0
         self.fail_first = fail_first
         self.delay = delay
+        self.failure = failure
 
     async def __call__(
         self, objects: list[wire.DeploymentObject], *, agent_id: uuid.UUID
@@ -63,7 +66,7 @@ class Recorder:
             Outcome(
                 deployment_object_id=obj.id,
                 success=success,
-                message=None if success else "apply failed: boom",
+                message=None if success else self.failure,
             )
             for obj in objects
         ]
@@ -275,6 +278,24 @@ async def test_failure_is_reported_and_retried_with_backoff(
     failure = next(event for event in await world.events() if event.status == "FAILURE")
     assert failure.message == "apply failed: boom"
     assert recorder.calls[:2] == [([obj.id], world.agent.id)] * 2
+
+
+async def test_a_failure_longer_than_an_event_message_is_reported_clipped(
+    world: World, broker: tuple[str, str]
+) -> None:
+    recorder = Recorder(fail_first=1, failure="x" * 20_000)
+    await world.deploy()
+    await world.admin.agents.activate(world.agent.id)
+    async with running(world.settings(broker[0]), recorder):
+
+        async def reported() -> bool:
+            return any(event.status == "FAILURE" for event in await world.events())
+
+        await eventually(reported)
+    failure = next(event for event in await world.events() if event.status == "FAILURE")
+    assert failure.message is not None
+    assert len(failure.message) == wire.types.MAX_EVENT_MESSAGE
+    assert failure.message.startswith("xxx") and failure.message.endswith("…")
 
 
 async def test_full_poll_reapplies_after_the_reconcile_interval(

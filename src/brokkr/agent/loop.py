@@ -326,5 +326,5 @@ class Runtime:
             self.agent.id,
             deployment_object_id=key,
             status="SUCCESS" if outcome.success else "FAILURE",
-            message=outcome.message,
+            message=wire.fit_event_message(outcome.message),
         )

@@ -38,6 +38,16 @@ async def test_names_are_stored_in_nfc_and_spellings_collide(api: Api) -> None:
     assert_error(stacks[1], 409, "stack_name_taken")
 
 
+async def test_an_agent_is_found_by_any_spelling_of_its_name(api: Api) -> None:
+    agent, _ = await api.create_agent(name=DECOMPOSED, cluster_name=COMPOSED)
+    for name, cluster in ((COMPOSED, DECOMPOSED), (DECOMPOSED, COMPOSED)):
+        found = await api.client.get(
+            "/api/v1/agents/", params={"name": name, "cluster_name": cluster}, headers=api.admin
+        )
+        assert found.status_code == 200, found.text
+        assert found.json()["id"] == agent["id"]
+
+
 async def test_labels_are_nfc_and_removed_by_either_spelling(api: Api) -> None:
     agent, _ = await api.create_agent()
     url = f"/api/v1/agents/{agent['id']}/labels"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from uuid import UUID
 
 from brokkr.broker import db
@@ -48,6 +49,8 @@ async def search(
         raise errors.NameAndClusterRequired()
     if caller.role is access.Role.GENERATOR:
         access.require_admin(caller)
+    # Names are stored in NFC (D14): any spelling of a name finds its agent.
+    name, cluster_name = (unicodedata.normalize("NFC", text) for text in (name, cluster_name))
     async with ctx.database.read() as tx:
         agent = await db.agents.find_by_name(tx, name=name, cluster_name=cluster_name)
     # Non-admins learn nothing about agents other than themselves (no existence oracle).

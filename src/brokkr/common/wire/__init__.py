@@ -34,6 +34,7 @@ from brokkr.common.wire.stacks import (
     StackUpdate,
 )
 from brokkr.common.wire.targets import AgentTarget, NewAgentTarget
+from brokkr.common.wire.types import fit_event_message
 
 __all__ = [
     "Agent",
@@ -70,4 +71,5 @@ __all__ = [
     "StackAnnotation",
     "StackLabel",
     "StackUpdate",
+    "fit_event_message",
 ]

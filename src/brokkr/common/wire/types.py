@@ -69,10 +69,26 @@ Text = Annotated[
     Meta(max_length=4096, pattern=r"^(?![\s\S]*\x00)", description="≤4096 characters."),
 ]
 # What an agent reports about applying an object: room for a Kubernetes error, not for a dump.
+MAX_EVENT_MESSAGE = 16384
 EventMessage = Annotated[
     str,
-    Meta(max_length=16384, pattern=r"^(?![\s\S]*\x00)", description="≤16384 characters."),
+    Meta(
+        max_length=MAX_EVENT_MESSAGE,
+        pattern=r"^(?![\s\S]*\x00)",
+        description=f"≤{MAX_EVENT_MESSAGE} characters.",
+    ),
 ]
+
+
+def fit_event_message(text: str | None) -> str | None:
+    """``text`` cut to what the broker accepts as an event message: an error from the cluster
+    (a webhook's rejection, a long validation list) may be longer, and must still be reported."""
+    if text is None:
+        return None
+    text = text.replace("\x00", "")
+    if len(text) <= MAX_EVENT_MESSAGE:
+        return text
+    return text[: MAX_EVENT_MESSAGE - 1] + "…"
 
 
 def normalize(struct: msgspec.Struct, *fields: str, max_length: int) -> None:
