@@ -1,5 +1,7 @@
 """The Kubernetes layer against the fake kube-apiserver: connecting, ping, discovery with a
-broken API group, error translation, and the inventory ConfigMaps."""
+broken API group, error translation, the inventory ConfigMaps, and cached readiness undone by the
+404 that disproves it (the inventory namespace deleted under the agent, a CRD re-created with
+another plural), a terminating inventory namespace, and a CRD that never becomes Established."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+import yaml
 
 from brokkr.agent import kube
 from brokkr.agent.inventory import Inventory
@@ -18,6 +21,7 @@ from brokkr.agent.manifests import ObjectRef
 from brokkr.agent.outcomes import StartupError
 from brokkr.agent.settings import AgentSection, Settings
 from tests.fakes.kube_apiserver import FakeKubeApiServer
+from tests.fakes.widgets import CRD
 
 AGENT = UUID("00000000-0000-0000-0000-00000000a9e1")
 STACK = UUID("00000000-0000-0000-0000-0000000057a1")
@@ -84,7 +88,11 @@ async def test_errors_carry_the_reason_and_retryability(
 
 async def test_a_timeout_is_retryable(fake: FakeKubeApiServer, tmp_path: Path) -> None:
     config = load_config(str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
-    impatient = KubeCluster(KubeClient(config, timeout=0.3), inventory_namespace="brokkr-system")
+    impatient = KubeCluster(
+        KubeClient(config, timeout=0.3),
+        inventory_namespace="brokkr-system",
+        crd_establish_timeout=1.0,
+    )
     fake.timeout("GET", "/version", seconds=5)
     try:
         with pytest.raises(KubeError, match="timed out") as timed_out:
@@ -112,3 +120,84 @@ async def test_inventories_round_trip(fake: FakeKubeApiServer, cluster: KubeClus
     await store.delete(owner_id=AGENT, stack_id=STACK)
     await store.delete(owner_id=AGENT, stack_id=STACK)
     assert await store.list(owner_id=AGENT) == []
+
+
+def inventory_of(stack: UUID) -> Inventory:
+    ref = ObjectRef(api_version="v1", kind="ConfigMap", namespace="default", name="x")
+    return Inventory(
+        stack_id=stack,
+        deployment_object_id=stack,
+        checksum="c",
+        applied_at=datetime(2024, 1, 1, tzinfo=UTC),
+        objects=(ref,),
+    )
+
+
+async def test_an_inventory_namespace_deleted_under_the_agent_is_re_created(
+    fake: FakeKubeApiServer, cluster: KubeCluster
+) -> None:
+    await cluster.inventories.write(AGENT, inventory_of(STACK))
+    fake.delete("Namespace", "brokkr-system")
+    assert fake.get("Namespace", "brokkr-system") is None
+    await cluster.inventories.write(AGENT, inventory_of(STACK))
+    assert fake.get("Namespace", "brokkr-system") is not None
+    assert await cluster.inventories.read(owner_id=AGENT, stack_id=STACK) == inventory_of(STACK)
+
+
+async def test_a_terminating_inventory_namespace_is_a_retryable_error(
+    fake: FakeKubeApiServer, cluster: KubeCluster
+) -> None:
+    await cluster.inventories.write(AGENT, inventory_of(STACK))
+    namespace = fake.get("Namespace", "brokkr-system")
+    assert namespace is not None
+    fake.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "brokkr-system", "finalizers": ["example.com/hold"]},
+        },
+        manager="someone",
+    )
+    fake.delete("Namespace", "brokkr-system")
+    with pytest.raises(KubeError, match="being terminated") as caught:
+        await cluster.inventories.write(AGENT, inventory_of(STACK))
+    assert caught.value.retryable
+
+
+async def test_a_crd_re_created_with_another_plural_is_found_again(
+    fake: FakeKubeApiServer, cluster: KubeCluster
+) -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w1", "namespace": "shop"},
+    }
+    await cluster.objects.apply(namespace)
+    await cluster.objects.apply(yaml.safe_load(CRD))
+    await cluster.objects.apply(widget)
+    fake.delete("CustomResourceDefinition", "widgets.example.com")
+    # Re-created by someone else: the agent's discovery still knows the old plural.
+    fake.create(yaml.safe_load(CRD.replace("widgets", "gizmos")))
+    with pytest.raises(KubeError) as stale:
+        await cluster.objects.apply(widget)
+    assert stale.value.not_found
+    assert (await cluster.objects.apply(widget)).ref.name == "w1"
+    assert fake.get("Widget", "w1", "shop") is not None
+
+
+async def test_a_crd_that_never_settles_fails_with_its_conditions(
+    fake: FakeKubeApiServer, tmp_path: Path
+) -> None:
+    fake.cluster.crd_establish_delay = 3600.0
+    config = load_config(str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
+    impatient = KubeCluster(
+        KubeClient(config), inventory_namespace="brokkr-system", crd_establish_timeout=0.5
+    )
+    try:
+        with pytest.raises(KubeError, match="not Established after 0.5 s") as caught:
+            await impatient.objects.apply(yaml.safe_load(CRD))
+    finally:
+        await impatient.aclose()
+    assert caught.value.reason == "CRDNotEstablished"
+    assert not caught.value.retryable

@@ -6,7 +6,10 @@ start-up), SUCCESS is reported and the incremental target state is then empty; 3
 reconcile; a FAILURE is reported and retried after a backoff; the full poll re-applies after
 ``reconcile_interval``; with the broker unreachable the probes stay up (/healthz 200, /readyz 503)
 and the agent recovers by itself; a stop during a slow reconcile lets it finish and report; a
-wrong agent name fails start-up.
+wrong agent name fails start-up. Events report changes, not repetitions: re-applies that change
+nothing and a failure repeating with the same reason post nothing more, a new reason and a drift
+fix do; a slow stack holds up neither the polls nor another stack; the log says when the agent
+is paused (INACTIVE) and when it resumes.
 
 Test seams, not mocks: ``Cluster`` (ping returns a flag), ``Recorder`` (a reconcile callable that
 records its calls) and ``Gate`` (a TCP relay in front of the broker that can be shut).
@@ -15,6 +18,7 @@ records its calls) and ``Gate`` (a TCP relay in front of the broker that can be 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,7 +28,7 @@ import httpx
 import pytest
 
 from brokkr.agent.loop import run_agent
-from brokkr.agent.outcomes import Outcome, StartupError
+from brokkr.agent.outcomes import Outcome, Reconcile, StartupError
 from brokkr.agent.settings import AgentSection, Settings
 from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
@@ -47,13 +51,20 @@ class Recorder:
     call slow."""
 
     def __init__(
-        self, *, fail_first: int = 0, delay: float = 0.0, failure: str = "apply failed: boom"
+        self,
+        *,
+        fail_first: int = 0,
+        delay: float = 0.0,
+        failure: str = "apply failed: boom",
+        settled: bool = False,
     ) -> None:
         self.calls: list[tuple[list[uuid.UUID], uuid.UUID]] = []
         self.finished = 0
         self.fail_first = fail_first
         self.delay = delay
         self.failure = failure
+        # Successes after the first change nothing in the cluster (a steady re-apply).
+        self.settled = settled
 
     async def __call__(
         self, objects: list[wire.DeploymentObject], *, agent_id: uuid.UUID
@@ -62,11 +73,13 @@ class Recorder:
         await asyncio.sleep(self.delay)
         success = len(self.calls) > self.fail_first
         self.finished += 1
+        changed = not (self.settled and len(self.calls) > self.fail_first + 1)
         return [
             Outcome(
                 deployment_object_id=obj.id,
                 success=success,
                 message=None if success else self.failure,
+                changed=changed,
             )
             for obj in objects
         ]
@@ -175,7 +188,7 @@ async def world(admin: AsyncBrokkrClient) -> World:
 
 @asynccontextmanager
 async def running(
-    settings: Settings, reconcile: Recorder, cluster: Cluster | None = None
+    settings: Settings, reconcile: Reconcile, cluster: Cluster | None = None
 ) -> AsyncIterator[asyncio.Event]:
     """The agent in a task; stopped (and required to return cleanly) on exit."""
     stop = asyncio.Event()
@@ -314,8 +327,9 @@ async def test_full_poll_reapplies_after_the_reconcile_interval(
 
 
 async def test_broker_outage_keeps_probes_up_and_recovers(
-    world: World, broker: tuple[str, str]
+    world: World, broker: tuple[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="brokkr.agent")
     recorder = Recorder()
     gate = Gate(int(broker[0].rsplit(":", 1)[1]))
     await gate.open()
@@ -347,6 +361,9 @@ async def test_broker_outage_keeps_probes_up_and_recovers(
 
         await eventually(applied)
     await gate.shut()
+    told = [record.getMessage() for record in caplog.records]
+    assert any("broker unreachable" in line and "reconnecting in" in line for line in told)
+    assert "broker reachable again" in told
 
 
 async def test_stop_lets_a_slow_reconcile_finish(world: World, broker: tuple[str, str]) -> None:
@@ -379,3 +396,114 @@ async def test_an_unknown_agent_fails_start_up(world: World, broker: tuple[str, 
         await run_agent(
             wrong, cluster=Cluster(), reconcile=Recorder(), stop=asyncio.Event(), probe_host=HOST
         )
+
+
+async def test_steady_re_applies_post_no_events(world: World, broker: tuple[str, str]) -> None:
+    recorder = Recorder(settled=True)
+    obj = await world.deploy()
+    await world.admin.agents.activate(world.agent.id)
+    async with running(world.settings(broker[0], reconcile_interval=0.1), recorder):
+
+        async def reapplied() -> bool:
+            return len(recorder.calls) >= 10
+
+        await eventually(reapplied)
+    assert [(e.deployment_object_id, e.status) for e in await world.events()] == [
+        (obj.id, "SUCCESS")
+    ]
+
+
+async def test_a_repeated_failure_is_posted_once_and_a_changed_one_again(
+    world: World, broker: tuple[str, str]
+) -> None:
+    recorder = Recorder(fail_first=1_000, failure="Invalid: bad")
+    await world.deploy()
+    await world.admin.agents.activate(world.agent.id)
+    async with running(world.settings(broker[0]), recorder):
+
+        async def retried() -> bool:
+            return len(recorder.calls) >= 4
+
+        await eventually(retried)
+        recorder.failure = "Forbidden: other"
+        calls = len(recorder.calls)
+
+        async def retried_again() -> bool:
+            return len(recorder.calls) >= calls + 2
+
+        await eventually(retried_again)
+    messages = [event.message for event in await world.events()]
+    assert sorted(messages, key=str) == ["Forbidden: other", "Invalid: bad"]
+
+
+class Stuck:
+    """A reconcile that never finishes for ``stuck`` objects (a CRD that never settles) and
+    succeeds at once for the others."""
+
+    def __init__(self) -> None:
+        self.stuck: set[uuid.UUID] = set()
+        self.release = asyncio.Event()
+        self.applied: list[uuid.UUID] = []
+
+    async def __call__(
+        self, objects: list[wire.DeploymentObject], *, agent_id: uuid.UUID
+    ) -> list[Outcome]:
+        if any(obj.id in self.stuck for obj in objects):
+            await self.release.wait()
+        self.applied += [obj.id for obj in objects]
+        return [Outcome(deployment_object_id=obj.id, success=True) for obj in objects]
+
+
+async def test_a_stuck_stack_blocks_neither_polls_nor_other_stacks(
+    world: World, broker: tuple[str, str]
+) -> None:
+    reconcile = Stuck()
+    stuck = await world.deploy()
+    reconcile.stuck.add(stuck.id)
+    generator = await world.admin.generators.create(name=f"gen-{uuid.uuid4().hex[:10]}")
+    other = await world.admin.stacks.create(
+        name=f"other-{uuid.uuid4().hex[:10]}", generator_id=generator.generator.id
+    )
+    await world.admin.agents.add_target(world.agent.id, other.id)
+    await world.admin.agents.activate(world.agent.id)
+    settings = world.settings(broker[0])
+    async with running(settings, reconcile):
+
+        async def polling() -> bool:
+            return bool((await probe(settings, "/health")).json()["counts"]["polls"] >= 2)
+
+        await eventually(polling)
+        # Deployed while the first stack is stuck: a later poll still picks it up.
+        later = await world.admin.stacks.deploy(other.id, CONFIGMAP.format(name="later"))
+
+        async def applied() -> bool:
+            return later.id in reconcile.applied
+
+        await eventually(applied)
+        polls = (await probe(settings, "/health")).json()["counts"]["polls"]
+        await asyncio.sleep(0.6)
+        assert (await probe(settings, "/health")).json()["counts"]["polls"] > polls
+        assert stuck.id not in reconcile.applied
+        reconcile.release.set()
+    statuses = {(e.deployment_object_id, e.status) for e in await world.events()}
+    assert (later.id, "SUCCESS") in statuses
+
+
+async def test_the_log_says_when_the_agent_pauses_and_resumes(
+    world: World, broker: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="brokkr.agent")
+    recorder = Recorder()
+
+    def logged(text: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return any(text in record.getMessage() for record in caplog.records)
+
+        return check
+
+    async with running(world.settings(broker[0]), recorder):
+        await eventually(logged("is INACTIVE: paused until an admin activates it"))
+        await world.admin.agents.activate(world.agent.id)
+        await eventually(logged("agent activated (INACTIVE -> ACTIVE): applying again"))
+        await world.admin.agents.deactivate(world.agent.id)
+        await eventually(logged("agent deactivated (ACTIVE -> INACTIVE): paused"))

@@ -1,6 +1,8 @@
 """The reconcile against the fake kube-apiserver over real HTTP: converge, prune, delete a stack,
 correct drift, fail with the API server's reason, retry a 500, survive a restart, and fail a
-hostile (billion laughs) object alone, before stamping, while the next one applies."""
+hostile (billion laughs) object alone, before stamping, while the next one applies. A success
+says whether it changed the cluster (new object, drift corrected, unchanged re-apply); a CRD that
+never settles fails with its conditions while another stack applies meanwhile."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from textwrap import indent
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 import pytest
 
 from brokkr.agent import kube, manifests, reconcile
@@ -303,3 +306,49 @@ async def test_a_hostile_object_fails_alone_before_it_is_stamped(
     assert applied.success, applied.message
     assert fake.get("ConfigMap", "lol", "shop") is None
     assert fake.get("ConfigMap", "settings", "shop") is not None
+
+
+async def test_a_success_says_whether_it_changed_the_cluster(
+    fake: FakeKubeApiServer, cluster: KubeCluster, settings: Settings
+) -> None:
+    reconciler = reconcile.Reconciler(settings, cluster)
+    obj = deployment_object(NAMESPACE + "---" + CONFIGMAP + "---" + DEPLOYMENT)
+    [first] = await reconciler([obj], agent_id=AGENT)
+    assert (first.success, first.changed) == (True, True)
+    assert first.message == "applied 3 object(s), pruned 0"
+    [steady] = await reconciler([obj], agent_id=AGENT)
+    assert (steady.success, steady.changed) == (True, False)
+    fake.delete("Deployment", "web", "shop")
+    [fixed] = await reconciler([obj], agent_id=AGENT)
+    assert (fixed.success, fixed.changed) == (True, True)
+    assert fixed.message == "drift corrected: Deployment shop/web"
+    # A new process knows nothing of the last one: an unchanged cluster is still unchanged.
+    [restarted] = await reconcile.Reconciler(settings, cluster)([obj], agent_id=AGENT)
+    assert (restarted.success, restarted.changed) == (True, False)
+
+
+async def test_a_crd_that_never_settles_fails_while_another_stack_applies(
+    fake: FakeKubeApiServer, settings: Settings
+) -> None:
+    fake.cluster.crd_establish_delay = 3600.0
+    agent = msgspec.structs.replace(settings.agent, crd_establish_timeout=1.0)
+    impatient = msgspec.structs.replace(settings, agent=agent)
+    patient = await kube.connect(impatient)
+    try:
+        stuck = deployment_object(CRD, stack=uuid4())
+        other = deployment_object(NAMESPACE + "---" + CONFIGMAP)
+        failed, applied = await reconcile.Reconciler(impatient, patient)(
+            [stuck, other], agent_id=AGENT
+        )
+    finally:
+        await patient.aclose()
+    assert not failed.success
+    assert failed.message is not None
+    assert "CRDNotEstablished" in failed.message and "widgets.example.com" in failed.message
+    assert applied.success, applied.message
+    # The other stack's ConfigMap went in while the CRD was still being waited for.
+    log = [(r.method, r.path) for r in fake.requests_matching()]
+    configmap_applied = log.index(("PATCH", "/api/v1/namespaces/shop/configmaps/settings"))
+    crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+    last_crd_check = max(i for i, entry in enumerate(log) if entry == ("GET", crd))
+    assert configmap_applied < last_crd_check

@@ -252,17 +252,26 @@ async def test_validation_failure_applies_nothing(
     assert ["dryRun" in write.params for write in writes] == [True, False, True]
 
 
-async def test_validation_failure_rolls_back_a_new_namespace(
+async def test_validation_failure_keeps_a_new_namespace_until_the_stack_goes(
     fake: FakeKubeApiServer, cluster: KubeCluster, settings: Settings
 ) -> None:
+    # Deviation from §20.4's rollback (issue 10, finding 7): deleting the namespace and
+    # re-creating it on the retry meets it still Terminating on a real cluster. It is kept,
+    # recorded as the agent's, and deleted with the stack.
     pod = INVALID_POD.replace("namespace: checklist", "namespace: brand-new")
-    outcome = await run(cluster, settings, deployment_object(NEW_NAMESPACE + "---" + pod))
-    assert not outcome.success
+    failing = deployment_object(NEW_NAMESPACE + "---" + pod)
+    for _ in range(2):
+        outcome = await run(cluster, settings, failing)
+        assert not outcome.success
+        assert fake.get("Namespace", "brand-new") is not None
+    assert fake.requests_matching("DELETE", "/namespaces/brand-new") == []
+    assert (await run(cluster, settings, deployment_object("", deletion=True))).success
     assert fake.get("Namespace", "brand-new") is None
-    # A namespace that existed before is not rolled back.
+    # A namespace that existed before is not the agent's to delete.
     pod = INVALID_POD
     outcome = await run(cluster, settings, deployment_object(NAMESPACE_ONLY + "---" + pod))
     assert not outcome.success
+    assert (await run(cluster, settings, deployment_object("", deletion=True))).success
     assert fake.get("Namespace", "checklist") is not None
 
 

@@ -4,7 +4,8 @@ Covers defaults; precedence defaults < TOML file < ``BROKKR__AGENT__*``; require
 and cluster name failing with the variable named; the broker's variables (and
 ``BROKKR_CONFIG_FILE``, ``BROKKR__DATA_DIR``, telemetry) in the same environment being ignored;
 bad values naming the dotted key; the kubeconfig fallback to ``KUBECONFIG``; the reference Helm
-chart's variables for features this agent does not have being ignored.
+chart's variables for features this agent does not have being ignored; ``brokkr agent run
+--help`` listing every variable, the required ones marked, with an example that starts.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from typer.testing import CliRunner
 
 from brokkr.agent import settings
 from brokkr.broker import settings as broker_settings
+from brokkr.cli.main import app
 from brokkr.common.settings import SettingsError
 
 PAK = "brokkr_BR3rVsDa_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8"
@@ -144,3 +147,15 @@ def test_reference_helm_chart_variables_are_accepted() -> None:
     }
     agent = settings.load(environ=chart).agent
     assert (agent.broker_url, agent.polling_interval) == ("http://brokkr-broker:3000", 30.0)
+
+
+def test_agent_run_help_lists_every_variable_and_marks_the_required_ones() -> None:
+    result = CliRunner().invoke(app, ["agent", "run", "--help"], terminal_width=100)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    for field in settings.AgentSection.__struct_fields__:
+        variable = f"BROKKR__AGENT__{field.upper()}"
+        [line] = [line for line in lines if line.strip().startswith(variable + " ")]
+        assert ("*" in line.split()) == (variable in REQUIRED), line
+    example = result.output[result.output.index("Example:") :]
+    assert all(variable in example for variable in REQUIRED)

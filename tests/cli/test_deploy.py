@@ -8,8 +8,9 @@ directories and empty input (exit 2), an unknown stack (exit 1); and ``--wait``,
 while the test, with the agents' own PAKs, polls their target state and reports: two ACTIVE
 agents reporting SUCCESS → exit 0 and a summary listing both (an INACTIVE agent with the same
 label is not waited for); one FAILURE → exit 1; nobody reporting with ``--timeout 1`` → exit 3;
-a stack that reaches no active agent → exit 0 at once with a note. Deploys use a generator PAK,
-as a CI pipeline would.
+a stack that reaches no active agent (only inactive ones, or none) → exit 4 at once with an
+error; unparsable YAML is refused before anything is sent, naming file, line and column.
+Deploys use a generator PAK, as a CI pipeline would.
 """
 
 from __future__ import annotations
@@ -178,7 +179,6 @@ def test_deploy_from_stdin_and_several_sources(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
             "document 0: missing or empty metadata.name",
         ),
-        ("kind: [unclosed\n", "not valid YAML"),
     ],
 )
 def test_invalid_manifests_are_refused_with_the_brokers_message(
@@ -189,6 +189,23 @@ def test_invalid_manifests_are_refused_with_the_brokers_message(
     assert message in result.stderr
     assert "(422 " in result.stderr
     assert result.stdout == ""
+    assert cli.ok("stacks", "objects", stack.name, "-q").stdout == ""
+
+
+def test_unparsable_yaml_is_refused_at_its_file_line_and_column(
+    cli: Cli, tmp_path: Path, stack: wire.Stack, generator_pak: str
+) -> None:
+    folder = tmp_path / "k8s"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(CONFIG_A, encoding="utf-8")
+    broken = folder / "b.yaml"
+    broken.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [b\n", encoding="utf-8")
+    result = cli("deploy", stack.name, "-f", str(folder), pak=generator_pak)
+    assert result.exit_code == 2, describe(result)
+    assert f"{broken}:5:1: not valid YAML" in " ".join(result.stderr.split()), result.stderr
+    from_stdin = cli("deploy", stack.name, "-f", "-", input="kind: [unclosed\n", pak=generator_pak)
+    assert from_stdin.exit_code == 2, describe(from_stdin)
+    assert "<stdin>:2:1: not valid YAML" in " ".join(from_stdin.stderr.split())
     assert cli.ok("stacks", "objects", stack.name, "-q").stdout == ""
 
 
@@ -305,15 +322,16 @@ def test_wait_exits_3_when_nobody_reports_in_time(cli: Cli, fleet: Fleet) -> Non
         assert "PENDING" in summary_line(result, agent)
 
 
-def test_wait_returns_at_once_when_no_active_agent_receives_the_stack(
-    cli: Cli, admin: BrokkrClient, stack: wire.Stack, generator_pak: str
+@pytest.mark.parametrize("idle_agents", [0, 1])
+def test_wait_fails_at_once_when_no_active_agent_receives_the_stack(
+    cli: Cli, admin: BrokkrClient, stack: wire.Stack, generator_pak: str, idle_agents: int
 ) -> None:
     label = unique("nobody")
     admin.stacks.add_label(stack.id, label)
-    idle = new_agent(admin, label, active=False)
+    idle = [new_agent(admin, label, active=False) for _ in range(idle_agents)]
 
     started = time.monotonic()
-    result = cli.ok(
+    result = cli(
         "deploy",
         stack.name,
         "-f",
@@ -325,7 +343,9 @@ def test_wait_returns_at_once_when_no_active_agent_receives_the_stack(
         input=SERVICE,
         pak=generator_pak,
     )
+    assert result.exit_code == 4, describe(result)
     assert time.monotonic() - started < 10
-    assert "no active agent receives this stack; nothing to wait for" in result.stderr
-    assert f"not waiting for 1 inactive agent(s): {idle.name}" in result.stderr
+    assert "error: no active agent receives this stack: nothing was deployed" in result.stderr
+    if idle:
+        assert f"not waiting for 1 inactive agent(s): {idle[0].name}" in result.stderr
     only_id(result)

@@ -58,12 +58,17 @@ def options_of(command: Command) -> set[str]:
 
 
 def example_of(command: Command) -> str:
+    """The one ``Example:`` of a help text, its shell continuation lines (``\\``) joined."""
     lines = [line.strip() for line in (command.help or "").splitlines()]
-    examples = [
-        line.removeprefix("Example:").strip() for line in lines if line.startswith("Example:")
-    ]
-    assert len(examples) == 1, command.help
-    return examples[0]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Example:")]
+    assert len(starts) == 1, command.help
+    example = lines[starts[0]].removeprefix("Example:").strip()
+    following = iter(lines[starts[0] + 1 :])
+    if not example:
+        example = next(following, "")
+    while example.endswith("\\"):
+        example = example[:-1] + next(following, "")
+    return example
 
 
 def test_the_tree_holds_every_group_and_entry_point() -> None:
@@ -104,6 +109,7 @@ def test_root_help_names_the_global_options_and_every_group() -> None:
     text = show_help(())
     for word in (
         "--profile",
+        "BROKKR_PROFILE",
         "--url",
         "--pak",
         "--timeout-seconds",

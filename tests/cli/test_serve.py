@@ -4,8 +4,12 @@ Covers ``brokkr serve`` with nothing but a data dir (SQLite): it becomes ready, 
 generated admin PAK once in a banner, saves it to ``<data_dir>/admin.pak`` (0600), the key
 works, SIGTERM stops it with status 0, and a restart prints no banner and keeps the key;
 ``brokkr admin rotate-pak`` against a running broker on SQLite and on PostgreSQL (the old key,
-cached just before, is refused within 3 s; the new one works); ``brokkr db upgrade`` printing
-the revision; and the help of ``brokkr``, ``serve`` and ``admin rotate-pak``.
+cached just before, is refused within 3 s; the new one works; stderr names the database);
+``admin rotate-pak`` refusing, in one line naming the database, a SQLite file that does not
+exist (creating nothing) and a PostgreSQL database without the broker's schema (changing
+nothing); ``serve`` and ``db upgrade`` on a PostgreSQL database that does not exist: one error
+line with the driver's cause, no traceback, no password; ``brokkr db upgrade`` printing the
+revision; and the help of ``brokkr``, ``serve`` and ``admin rotate-pak``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from typer.testing import CliRunner
@@ -24,7 +29,7 @@ from brokkr.broker import migrations
 from brokkr.broker.domain import paks
 from brokkr.cli.main import app
 from tests.cli.serving import environment, run_cli, running_broker
-from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.conftest import POSTGRES_URL, create_postgres_database, drop_postgres_database
 
 BANNER = "BROKKR ADMIN PAK"
 # Well under the 5 s auth-cache TTL, so only the revocation notice can explain a refusal; loose
@@ -87,6 +92,8 @@ def rotate_while_serving(workdir: Path, extra_env: dict[str, str]) -> None:
         result = run_cli("admin", "rotate-pak", env=environment(data, extra_env))
         rotated_at = time.monotonic()
         assert result.returncode == 0, result.stderr
+        kind = "PostgreSQL database brokkr_test_" if extra_env else f"SQLite database {data}"
+        assert f"rotated the admin PAK in the {kind}" in result.stderr
         new = result.stdout.strip()
         assert paks.is_well_formed(new) and new != old
         assert read_pak(data) == new  # the saved copy follows the rotation
@@ -117,6 +124,55 @@ async def test_rotate_pak_revokes_old_key_on_running_postgres_broker(
 ) -> None:
     env = {"BROKKR__DATABASE__URL": fresh_postgres_url}
     await asyncio.to_thread(rotate_while_serving, tmp_path, env)
+
+
+async def test_rotate_pak_refuses_a_missing_sqlite_database_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    result = await asyncio.to_thread(run_cli, "admin", "rotate-pak", env=environment(data))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"error: SQLite database {data / 'brokkr.db'} does not exist"
+    assert not data.exists()
+
+
+async def test_rotate_pak_refuses_a_postgres_database_without_the_broker_schema(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    name = fresh_postgres_url.rpartition("/")[2]
+    env = environment(tmp_path / "data", {"BROKKR__DATABASE__URL": fresh_postgres_url})
+    result = await asyncio.to_thread(run_cli, "admin", "rotate-pak", env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: PostgreSQL database {name} on 127.0.0.1:5432")
+    assert "holds no Brokkr schema" in lines[0]
+    assert not (tmp_path / "data" / "admin.pak").exists()
+    conn = await asyncpg.connect(fresh_postgres_url)
+    try:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("args", [("db", "upgrade"), ("serve", "--port", "1")])
+async def test_a_missing_postgres_database_is_one_line_naming_the_cause(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    base = POSTGRES_URL.rpartition("/")[0].replace("postgres@", "postgres:s3cret@")
+    env = environment(tmp_path / "data", {"BROKKR__DATABASE__URL": f"{base}/brokkr_no_such_db"})
+    result = await asyncio.to_thread(run_cli, *args, env=env)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert lines == [
+        "error: cannot use the PostgreSQL database brokkr_no_such_db on 127.0.0.1:5432 as "
+        'postgres: database "brokkr_no_such_db" does not exist'
+    ], result.stderr
+    assert "Traceback" not in result.stderr and "s3cret" not in result.stderr
 
 
 def test_db_upgrade_prints_the_revision_and_is_repeatable(tmp_path: Path) -> None:

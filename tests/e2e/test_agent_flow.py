@@ -139,7 +139,8 @@ async def test_deleting_stacks_removes_what_the_agent_applied(
     objects = [
         await world.deploy(FULL),
         await world.deploy(
-            NAMESPACE.replace("shop", "theirs") + "---" + configmap("c", "theirs"), stack_id=theirs
+            NAMESPACE.replace("shop", "theirs") + "---\n" + configmap("c", "theirs"),
+            stack_id=theirs,
         ),
     ]
     with agent_process(world, kubeconfig, tmp_path):

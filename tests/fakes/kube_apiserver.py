@@ -33,20 +33,26 @@ What it imitates (the implementation lives in :mod:`tests.fakes.kube`):
 - Global resourceVersion, uid, creationTimestamp, generation (for types that have one),
   defaults (namespace label and phase, Secret type and stringData, Service clusterIP, replicas),
   validation (names, labels, annotations, some immutable fields, CRD shape).
-- Garbage collection by ownerReferences uid (Background, Foreground, Orphan); namespace
-  deletion deletes its content; new namespaces get ``kube-root-ca.crt`` and the ``default``
-  ServiceAccount, like a real cluster's controllers.
+- Built-in kinds checked against the real Kubernetes schemas (``kube/schemas.py``): unknown
+  fields and wrong types as server-side apply and ``fieldValidation`` treat them, required
+  fields; workloads' selectors must match their templates; Jobs get a generated selector.
+- Garbage collection by ownerReferences uid (Background, Foreground, Orphan); a deleted
+  namespace is ``Terminating`` (no new content: 403) until the next request after
+  ``namespace_termination_delay`` seconds, then its content and it are gone; new namespaces
+  get ``kube-root-ca.crt`` and the ``default`` ServiceAccount, like a real cluster's
+  controllers.
 - Status error bodies (NotFound, AlreadyExists, Conflict, Invalid, BadRequest,
   MethodNotAllowed, UnsupportedMediaType, Unauthorized, ...), ``Content-Type: application/json``.
 - Bearer-token authentication (401 without it), a request log, fault injection.
 
-Not imitated: TLS, authorization (the token is cluster-admin), admission webhooks, OpenAPI
-schemas (CRD schemas are neither validated nor pruned), protobuf, aggregated discovery (v2),
-``/openapi``, associative lists in server-side apply (every list is atomic), exact strategic
-merge patch, watch bookmarks and 410 Gone, graceful pod termination, controllers (nothing
-creates ReplicaSets or Pods; set statuses with ``set_status``), the scale subresource, CR
-version conversion (versions share storage; only apiVersion changes), PUT-to-create.
-Namespace deletion removes the content at once, finalizers on that content notwithstanding.
+Not imitated: TLS, authorization (the token is cluster-admin), admission webhooks, CRD schemas
+(custom resources are neither validated nor pruned), most semantic validation of built-ins,
+protobuf, aggregated discovery (v2), ``/openapi``, associative lists in server-side apply
+(every list is atomic), exact strategic merge patch, watch bookmarks and 410 Gone, graceful pod
+termination, controllers (nothing creates ReplicaSets or Pods; set statuses with
+``set_status``), the scale subresource, CR version conversion (versions share storage; only
+apiVersion changes), PUT-to-create.
+Namespace termination removes the content at once, finalizers on that content notwithstanding.
 """
 
 from __future__ import annotations

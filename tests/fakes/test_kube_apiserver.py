@@ -335,6 +335,7 @@ async def test_validation(api: httpx.AsyncClient) -> None:
 
     created = (await api.post(DEPLOYS, json=deployment("web"))).json()
     created["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    created["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
     immutable = await api.put(f"{DEPLOYS}/web", json=created)
     assert immutable.status_code == 422
     assert immutable.json()["message"].startswith(

@@ -3,18 +3,27 @@
 Each periodic task (heartbeat, incremental poll, full poll, Kubernetes check) runs on its own
 schedule, so a slow reconcile never delays heartbeats (flaw 12). A failing tick backs off
 (capped exponential, jittered) and the task carries on: a broker outage or a bug in one task
-never stops the others, and the agent recovers by itself when the broker returns. Reconciles
-never overlap. On ``stop`` an in-flight reconcile may finish within the grace period.
+never stops the others, and the agent recovers by itself when the broker returns. A poll hands
+each stack to its own reconcile task and returns: a slow stack (a CRD that never settles) holds
+up neither the polls nor the other stacks, and one stack's reconciles never overlap. On ``stop``
+in-flight reconciles may finish within the grace period.
+
+Events report changes, not repetitions: an outcome is posted when it differs from the last one
+posted for that deployment object (a new failure reason, a recovery, an apply, a drift fixed, a
+prune), or when the broker still awaits its acknowledgement (an incremental answer, D12/D13). A
+periodic re-apply that changed nothing and a retry failing the same way post nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Literal
 from uuid import UUID
 
 from brokkr.agent import backoff, decisions
@@ -97,8 +106,17 @@ class Runtime:
         )
         # Deployment objects whose last outcome was a failure (their backoff is in retries).
         self.failed: set[UUID] = set()
-        # Reconciles from the incremental and the full poll must not interleave.
-        self.reconciling = asyncio.Lock()
+        # The reconcile task of each stack being reconciled; a stack never runs twice at once.
+        self.in_flight: dict[UUID, Task] = {}
+        # The last (status, message) posted per deployment object: repetitions are not posted.
+        self.posted: dict[UUID, tuple[Literal["SUCCESS", "FAILURE"], str | None]] = {}
+        # Whether the broker was unreachable, so its return is logged once.
+        self.broker_lost = False
+        # The last deployment object applied successfully per stack, so drift is corrected from
+        # it while the broker is unreachable (a stack whose last outcome failed is left alone).
+        self.applied: dict[UUID, wire.DeploymentObject] = {}
+        # When the last full re-apply started (monotonic); offline ones keep the same pace.
+        self.reapplied_at = time.monotonic()
 
     async def run(self) -> None:
         interval = self.config.polling_interval
@@ -124,8 +142,16 @@ class Runtime:
         return asyncio.create_task(self.periodic(name, interval, tick, first=first), name=name)
 
     async def shut_down(self, tasks: list[Task], grace: float) -> None:
-        """Sleeping tasks see ``stop`` and return at once; a task inside a reconcile gets the
-        grace period to finish it and report, then everything left is cancelled."""
+        """Sleeping tasks see ``stop`` and return at once; reconciles in flight get the grace
+        period to finish and report, then everything left is cancelled."""
+        deadline = time.monotonic() + grace
+        await self.finish(tasks, grace)
+        # Only now: a poll that was mid-fetch at ``stop`` starts no reconcile after it.
+        await self.finish(list(self.in_flight.values()), max(0.0, deadline - time.monotonic()))
+
+    async def finish(self, tasks: list[Task], grace: float) -> None:
+        if not tasks:
+            return
         _, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             if grace:
@@ -170,6 +196,8 @@ class Runtime:
             log.info(
                 "agent %s (%s) found, status %s", self.agent.name, self.agent.id, self.agent.status
             )
+            if not self.active:
+                log.info("agent is %s: paused until an admin activates it", self.agent.status)
             return True
         raise StartupError(
             f"broker {self.config.broker_url} not reachable after "
@@ -209,7 +237,12 @@ class Runtime:
                 wait = self.backoff_delay(failures)
                 if isinstance(exc, BrokkrConnectionError | ServerError):
                     self.health.broker_failed(str(exc))
-                log.warning("%s failed (%s); retrying in %.1f s", name, exc, wait)
+                    self.broker_lost = True
+                    log.warning(
+                        "%s: broker unreachable (%s); reconnecting in %.1f s", name, exc, wait
+                    )
+                else:
+                    log.warning("%s failed (%s); retrying in %.1f s", name, exc, wait)
             except Exception:  # noqa: BLE001 - a bug in one task must not stop the others
                 failures += 1
                 wait = self.backoff_delay(failures)
@@ -217,6 +250,9 @@ class Runtime:
             else:
                 failures = 0
                 wait = interval
+                if self.broker_lost and name != "kubernetes":
+                    self.broker_lost = False
+                    log.info("broker reachable again")
 
     async def check_cluster(self) -> None:
         reachable = await self.cluster.ping()
@@ -239,7 +275,15 @@ class Runtime:
             name=self.config.agent_name, cluster_name=self.config.cluster_name
         )
         if agent.status != self.agent.status:
-            log.info("agent status changed: %s -> %s", self.agent.status, agent.status)
+            if agent.status == ACTIVE:
+                log.info("agent activated (%s -> %s): applying again", self.agent.status, ACTIVE)
+            else:
+                log.info(
+                    "agent deactivated (%s -> %s): paused, nothing is applied until an admin "
+                    "activates it",
+                    self.agent.status,
+                    agent.status,
+                )
         self.agent = agent
 
     async def poll(self) -> None:
@@ -253,15 +297,31 @@ class Runtime:
         state = await self.fetch(full=False, etag=etag)
         if state.objects is None:
             return
-        self.etag = state.etag
-        await self.apply(state.objects)
+        # A stack still busy is skipped: without the ETag the next poll asks again for it.
+        self.etag = state.etag if self.apply(state.objects, acknowledge=True) else None
 
     async def full_poll(self) -> None:
-        """Everything the agent should run, re-applied to correct drift (D23, flaw 5)."""
+        """Everything the agent should run, re-applied to correct drift (D23, flaw 5); with the
+        broker unreachable, what was last applied is re-applied instead (never pruned)."""
         if not self.active:
             return
-        state = await self.fetch(full=True, etag=None)
-        await self.apply(state.objects or [])
+        try:
+            state = await self.fetch(full=True, etag=None)
+        except (BrokkrConnectionError, ServerError):
+            # The failure is still raised: the task backs off and logs the outage as usual.
+            if time.monotonic() - self.reapplied_at >= self.config.reconcile_interval:
+                self.reapply_last_applied()
+            raise
+        self.reapplied_at = time.monotonic()
+        self.apply(state.objects or [], acknowledge=False)
+
+    def reapply_last_applied(self) -> None:
+        self.reapplied_at = time.monotonic()
+        idle = [obj for obj in self.applied.values() if obj.stack_id not in self.in_flight]
+        if idle:
+            log.info("broker unreachable: re-applying the last applied %d stack(s)", len(idle))
+        for obj in idle:
+            self.dispatch(obj, acknowledge=False)
 
     def retry_due(self) -> bool:
         now = datetime.now(UTC)
@@ -283,48 +343,98 @@ class Runtime:
         self.health.counts["polls"] += 1
         return state
 
-    async def apply(self, objects: list[wire.DeploymentObject]) -> None:
-        """Reconcile the newest object per stack that is not backing off; report outcomes."""
-        assert self.agent is not None  # noqa: S101 - only polled once active
+    def apply(self, objects: list[wire.DeploymentObject], *, acknowledge: bool) -> bool:
+        """Start a reconcile for the newest object of each stack that is due and not already
+        being reconciled; False when a stack was skipped for that. ``acknowledge``: the objects
+        come from an incremental answer, so the broker awaits their outcome (D12)."""
         now = datetime.now(UTC)
         latest = decisions.latest_per_stack(objects)
+        served = {obj.id for obj in latest}
         # Objects no longer served (superseded, deleted, or reported) stop being tracked.
-        self.retries.retain(obj.id for obj in latest)
-        self.failed &= {obj.id for obj in latest}
-        due = [obj for obj in latest if self.retries.is_due(obj.id, now=now)]
-        if not due:
-            return
-        async with self.reconciling:
-            started = time.perf_counter()
-            outcomes = await self.reconcile(due, agent_id=self.agent.id)
+        self.retries.retain(served)
+        self.failed &= served
+        self.posted = {key: last for key, last in self.posted.items() if key in served}
+        if self.stop.is_set():
+            return True
+        dispatched = True
+        for obj in latest:
+            if not self.retries.is_due(obj.id, now=now):
+                continue
+            if obj.stack_id in self.in_flight:
+                dispatched = False
+                continue
+            self.dispatch(obj, acknowledge=acknowledge)
+        return dispatched
+
+    def dispatch(self, obj: wire.DeploymentObject, *, acknowledge: bool) -> None:
+        task = asyncio.create_task(
+            self.reconcile_and_report(obj, acknowledge=acknowledge),
+            name=f"reconcile-{obj.stack_id}",
+        )
+        self.in_flight[obj.stack_id] = task
+        task.add_done_callback(functools.partial(self.finished, obj.stack_id))
+
+    def finished(self, stack_id: UUID, _: Task) -> None:
+        self.in_flight.pop(stack_id, None)
+
+    async def reconcile_and_report(self, obj: wire.DeploymentObject, *, acknowledge: bool) -> None:
+        """One stack's reconcile task; nothing escapes it (no one awaits its result)."""
+        assert self.agent is not None  # noqa: S101 - only reconciled once active
+        started = time.perf_counter()
+        try:
+            [outcome] = await self.reconcile([obj], agent_id=self.agent.id)
+            self.remember(obj, outcome)
             self.metrics.kubernetes_operations.labels(operation="reconcile").inc()
             self.metrics.kubernetes_operation_duration.labels(operation="reconcile").observe(
                 time.perf_counter() - started
             )
             self.health.last_reconcile_at = datetime.now(UTC)
-            for outcome in outcomes:
-                await self.report(outcome)
+            await self.report(outcome, acknowledge=acknowledge)
+        except BrokkrError as exc:
+            # Not remembered as posted, and the next poll asks afresh (no 304), so the object,
+            # still served without its SUCCESS, is reconciled and reported again.
+            self.etag = None
+            log.warning(
+                "reporting the outcome of %s failed (%s); will report it again", obj.id, exc
+            )
+        except Exception:  # noqa: BLE001 - a bug must not kill the task silently
+            log.exception("reconciling stack %s failed unexpectedly", obj.stack_id)
 
-    async def report(self, outcome: Outcome) -> None:
+    def remember(self, obj: wire.DeploymentObject, outcome: Outcome) -> None:
+        """A deletion marker (stack deleted or unassigned) or a failure forgets the stack."""
+        if outcome.success and not obj.is_deletion_marker:
+            self.applied[obj.stack_id] = obj
+        else:
+            self.applied.pop(obj.stack_id, None)
+
+    async def report(self, outcome: Outcome, *, acknowledge: bool) -> None:
         assert self.agent is not None  # noqa: S101 - only reconciled once active
         key = outcome.deployment_object_id
+        status: Literal["SUCCESS", "FAILURE"] = "SUCCESS" if outcome.success else "FAILURE"
+        message = wire.fit_event_message(outcome.message)
+        last = self.posted.get(key)
         if outcome.success:
             self.retries.succeeded(key)
             self.failed.discard(key)
             self.health.counts["applied"] += 1
+            recovered = last is not None and last[0] != status
+            worth = outcome.changed or recovered or (last is None and acknowledge)
         else:
             retry_at = self.retries.failed(key, now=datetime.now(UTC))
             self.failed.add(key)
             self.health.counts["failed"] += 1
-            log.warning(
-                "deployment object %s failed (%s); retrying after %s",
+            worth = last != (status, message)
+            log.log(
+                logging.WARNING if worth else logging.INFO,
+                "deployment object %s %s (%s); retrying after %s",
                 key,
+                "failed" if worth else "still fails",
                 outcome.message,
                 retry_at.isoformat(),
             )
+        if not worth:
+            return
         await self.client.agents.report_event(
-            self.agent.id,
-            deployment_object_id=key,
-            status="SUCCESS" if outcome.success else "FAILURE",
-            message=wire.fit_event_message(outcome.message),
+            self.agent.id, deployment_object_id=key, status=status, message=message
         )
+        self.posted[key] = (status, message)

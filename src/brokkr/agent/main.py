@@ -22,6 +22,7 @@ from brokkr.common.settings import SettingsError
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+HTTP_LOGGERS = ("httpx", "httpx2")
 
 
 def main() -> int:
@@ -32,7 +33,16 @@ def main() -> int:
         sys.stderr.write(f"configuration error: {exc}\n")
         return 2
     brokkr_logging.configure(level=settings.log.level, as_json=settings.log.format == "json")
+    quiet_http_requests(settings.log.level)
     return asyncio.run(_run(settings))
+
+
+def quiet_http_requests(level: str) -> None:
+    """httpx (broker) and httpx2 (lightkube) log every request at INFO, about 120 lines a minute
+    that drown what the agent did; they show only when the agent logs at debug."""
+    if level != "debug":
+        for name in HTTP_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def _run(settings: agent_settings.Settings) -> int:

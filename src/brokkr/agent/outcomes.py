@@ -27,6 +27,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     success: bool
     # The error text for a failure (shown to users in the event), optional for a success.
     message: str | None = None
+    # False when a success changed nothing in the cluster (a periodic re-apply without drift):
+    # the loop does not report such a repetition (events report changes).
+    changed: bool = True
 
 
 class Cluster(Protocol):

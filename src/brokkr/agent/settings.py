@@ -83,6 +83,12 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     max_yaml_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     max_yaml_scalar_chars: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
     max_yaml_expansion: Annotated[int, msgspec.Meta(ge=1)] = 10
+    # Stacks reconciled at once: one slow stack (a CRD that never settles) must not hold up
+    # the others, yet a thousand stacks must not flood the API server.
+    max_concurrent_reconciles: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    # How long an applied CRD may take to become Established before its deployment object
+    # fails with the CRD's conditions (reported, then retried with backoff).
+    crd_establish_timeout: Seconds = 60.0
 
     def __post_init__(self) -> None:
         if self.backoff_min > self.backoff_max:

@@ -5,22 +5,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
+from urllib.parse import urlsplit
 
 import uvicorn
 from litestar import Litestar
 
 from brokkr.broker import db, migrations, protocol, services
 from brokkr.broker.app import create_asgi
+from brokkr.broker.domain import errors
 from brokkr.broker.services.context import Context
 from brokkr.broker.settings import LiveSettings, Settings, Source
 from brokkr.common import logging as brokkr_logging
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT.
 SHUTDOWN_GRACE_SECONDS = 20
+
+
+class StartupError(Exception):
+    """A command that cannot use its database, told in one line: what, where, and why."""
 
 
 def serve(
@@ -30,8 +39,12 @@ def serve(
     port: int | None = None,
     config_file: Path | None = None,
 ) -> None:
-    """Run the broker until SIGTERM/SIGINT; SIGHUP reloads ``config_file`` and the environment."""
+    """Run the broker until SIGTERM/SIGINT; SIGHUP reloads ``config_file`` and the environment.
+    Raises ``StartupError`` when the database cannot be opened and migrated."""
     brokkr_logging.configure(level=settings.log.level, as_json=settings.log.format == "json")
+    # Opened once before the server starts, so a wrong URL or a missing database is one line
+    # naming the cause, not the server's traceback of a failed lifespan.
+    upgrade_database(settings)
     app = create_asgi(settings, source=Source(config_file=config_file))
     live: LiveSettings = cast("Litestar", app.app).state.ctx.settings
     config = uvicorn.Config(
@@ -67,41 +80,71 @@ def _database_kind(settings: Settings) -> str:
     return "postgresql" if settings.database_url.startswith("postgresql") else "sqlite"
 
 
-def _database(settings: Settings) -> db.Database:
-    return db.create(
-        settings.database_url,
-        pool_size=2,
-        timeouts=settings.database.timeouts(),
-    )
+def describe_database(settings: Settings) -> str:
+    """Which database a command uses, for a person: kind and file, or host and name; never
+    the password."""
+    url = urlsplit(settings.database_url)
+    if _database_kind(settings) == "sqlite":
+        return f"SQLite database {url.path.removeprefix('/')}"
+    where = f"{url.hostname or 'localhost'}:{url.port or 5432}"
+    user = f" as {url.username}" if url.username else ""
+    return f"PostgreSQL database {url.path.lstrip('/') or '(default)'} on {where}{user}"
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause's first line: what the driver or the OS said went wrong."""
+    while exc.__cause__ is not None or (
+        exc.__context__ is not None and not exc.__suppress_context__
+    ):
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _run(settings: Settings, work: Callable[[db.Database], Awaitable[T]]) -> T:
+    """``work`` on a small pool; any failure becomes a ``StartupError`` naming the database."""
+
+    async def run() -> T:
+        database = db.create(
+            settings.database_url, pool_size=2, timeouts=settings.database.timeouts()
+        )
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except errors.BrokerSchemaMissing as exc:
+        raise StartupError(f"{describe_database(settings)}: {exc.message}") from exc
+    # Whatever the driver, the network or the file system raised: the command cannot go on,
+    # and its user needs the cause in one line rather than a traceback.
+    except Exception as exc:  # noqa: BLE001
+        raise StartupError(
+            f"cannot use the {describe_database(settings)}: {_root_cause(exc)}"
+        ) from exc
 
 
 def upgrade_database(settings: Settings) -> str:
     """Apply pending migrations; returns the revision now current."""
 
-    async def run() -> str:
-        database = _database(settings)
-        try:
-            await migrations.upgrade(database)
-        finally:
-            await database.dispose()
+    async def upgrade(database: db.Database) -> str:
+        await migrations.upgrade(database)
         return migrations.head()
 
-    return asyncio.run(run())
+    return _run(settings, upgrade)
 
 
 def rotate_admin_pak(settings: Settings) -> str:
-    """Replace the admin PAK (migrating first if needed) and return the new plaintext key."""
+    """Replace the admin PAK of an existing broker database and return the new plaintext key.
+    An embedded database file that does not exist is refused without being created."""
+    if _database_kind(settings) == "sqlite":
+        file = Path(urlsplit(settings.database_url).path.removeprefix("/"))
+        if not file.is_file():
+            raise StartupError(f"{describe_database(settings)} does not exist")
 
-    async def run() -> str:
-        database = _database(settings)
-        try:
-            await migrations.upgrade(database)
-            ctx = Context(
-                database=database, data_dir=settings.data_path, forget_pak=lambda _hash: None
-            )
-            pak = await services.admin.rotate_pak(ctx)
-        finally:
-            await database.dispose()
-        return pak.plaintext
+    async def rotate(database: db.Database) -> str:
+        ctx = Context(database=database, data_dir=settings.data_path, forget_pak=lambda _hash: None)
+        return (await services.admin.rotate_pak(ctx)).plaintext
 
-    return asyncio.run(run())
+    return _run(settings, rotate)

@@ -7,7 +7,13 @@ from uuid import UUID
 import typer
 
 from brokkr.cli import columns, output, session, stacks
-from brokkr.cli.output import Format, OutputOption, QuietOption
+from brokkr.cli.output import (
+    Format,
+    OutputOption,
+    QuietOption,
+    QuietPakOption,
+    QuietWithPakOption,
+)
 
 app = typer.Typer(help="Agents: the clusters that pull and apply stacks.", no_args_is_help=True)
 label_app = typer.Typer(help="An agent's labels (admins).", no_args_is_help=True)
@@ -70,18 +76,22 @@ def create_agent(
     name: str = typer.Option(..., help="Agent name, unique within its cluster."),
     cluster: str = typer.Option(..., help="Cluster name."),
     output_format: Format = OutputOption,
+    quiet: bool = QuietWithPakOption,
 ) -> None:
     """Register an agent (admins). Prints its PAK once: give it to the agent.
 
-    Example: brokkr agents create --name edge-1 --cluster prod-eu
+    Example: brokkr agents create --name edge-1 --cluster prod-eu -q
     """
     with session.client(ctx) as brokkr:
         created = brokkr.agents.create(name=name, cluster_name=cluster)
-    if output_format is Format.TABLE:
-        output.show(created.agent, columns=columns.AGENT)
-        typer.echo(f"PAK (shown once): {created.initial_pak}")
-    else:
-        output.show(created, columns=(), output=output_format)
+    output.show_with_pak(
+        created.agent,
+        created.initial_pak,
+        response=created,
+        columns=columns.AGENT,
+        output=output_format,
+        quiet=quiet,
+    )
 
 
 @app.command("update")
@@ -92,6 +102,7 @@ def update_agent(
     cluster: str | None = typer.Option(None, help="New cluster name."),
     status: str | None = typer.Option(None, help="ACTIVE or INACTIVE."),
     output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Change an agent's name, cluster or status (admins).
 
@@ -105,48 +116,73 @@ def update_agent(
             raise typer.Exit(2)
     with session.client(ctx) as brokkr:
         updated = brokkr.agents.update(agent_id, name=name, cluster_name=cluster, status=status)
-        output.show(updated, columns=columns.AGENT, output=output_format)
+        output.show(updated, columns=columns.AGENT, output=output_format, quiet=quiet)
 
 
 @app.command("activate")
-def activate_agent(ctx: typer.Context, agent_id: UUID) -> None:
+def activate_agent(
+    ctx: typer.Context,
+    agent_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Let an agent apply what it is given (status ACTIVE; admins).
 
     Example: brokkr agents activate 3f0c…
     """
     with session.client(ctx) as brokkr:
-        output.show(brokkr.agents.activate(agent_id), columns=columns.AGENT)
+        activated = brokkr.agents.activate(agent_id)
+        output.show(activated, columns=columns.AGENT, output=output_format, quiet=quiet)
 
 
 @app.command("deactivate")
-def deactivate_agent(ctx: typer.Context, agent_id: UUID) -> None:
+def deactivate_agent(
+    ctx: typer.Context,
+    agent_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Stop an agent from applying anything (status INACTIVE; admins).
 
     Example: brokkr agents deactivate 3f0c…
     """
     with session.client(ctx) as brokkr:
-        output.show(brokkr.agents.deactivate(agent_id), columns=columns.AGENT)
+        deactivated = brokkr.agents.deactivate(agent_id)
+        output.show(deactivated, columns=columns.AGENT, output=output_format, quiet=quiet)
 
 
 @app.command("delete")
-def delete_agent(ctx: typer.Context, agent_id: UUID) -> None:
+def delete_agent(
+    ctx: typer.Context,
+    agent_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Delete an agent; its PAK stops working at once (admins).
 
     Example: brokkr agents delete 3f0c…
     """
     with session.client(ctx) as brokkr:
         brokkr.agents.delete(agent_id)
-    typer.echo(f"deleted agent {agent_id}")
+    output.show_deleted(
+        "agent", agent_id, shown_as=str(agent_id), output=output_format, quiet=quiet
+    )
 
 
 @app.command("rotate-pak")
-def rotate_agent_pak(ctx: typer.Context, agent_id: UUID) -> None:
+def rotate_agent_pak(
+    ctx: typer.Context,
+    agent_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietPakOption,
+) -> None:
     """Replace an agent's PAK and print the new one; the old one stops working at once.
 
     Example: brokkr agents rotate-pak 3f0c…
     """
     with session.client(ctx) as brokkr:
-        typer.echo(brokkr.agents.rotate_pak(agent_id).pak)
+        rotated = brokkr.agents.rotate_pak(agent_id)
+    output.show_pak(rotated.pak, response=rotated, output=output_format, quiet=quiet)
 
 
 @app.command("stacks")
@@ -201,25 +237,36 @@ def agent_events(
 
 
 @label_app.command("list")
-def list_labels(ctx: typer.Context, agent_id: UUID, output_format: Format = OutputOption) -> None:
+def list_labels(
+    ctx: typer.Context,
+    agent_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """List an agent's labels.
 
     Example: brokkr agents labels list 3f0c…
     """
     with session.client(ctx) as brokkr:
-        output.show(
-            brokkr.agents.list_labels(agent_id), columns=columns.LABEL, output=output_format
-        )
+        found = brokkr.agents.list_labels(agent_id)
+        output.show(found, columns=columns.LABEL, output=output_format, quiet=quiet)
 
 
 @label_app.command("add")
-def add_label(ctx: typer.Context, agent_id: UUID, label: str) -> None:
+def add_label(
+    ctx: typer.Context,
+    agent_id: UUID,
+    label: str,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Stacks with the same label reach this agent.
 
     Example: brokkr agents labels add 3f0c… env:prod
     """
     with session.client(ctx) as brokkr:
-        output.show(brokkr.agents.add_label(agent_id, label), columns=columns.LABEL)
+        added = brokkr.agents.add_label(agent_id, label)
+        output.show(added, columns=columns.LABEL, output=output_format, quiet=quiet)
 
 
 @label_app.command("remove")
@@ -235,7 +282,10 @@ def remove_label(ctx: typer.Context, agent_id: UUID, label: str) -> None:
 
 @annotation_app.command("list")
 def list_annotations(
-    ctx: typer.Context, agent_id: UUID, output_format: Format = OutputOption
+    ctx: typer.Context,
+    agent_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """List an agent's annotations.
 
@@ -243,17 +293,25 @@ def list_annotations(
     """
     with session.client(ctx) as brokkr:
         found = brokkr.agents.list_annotations(agent_id)
-        output.show(found, columns=columns.ANNOTATION, output=output_format)
+        output.show(found, columns=columns.ANNOTATION, output=output_format, quiet=quiet)
 
 
 @annotation_app.command("add")
-def add_annotation(ctx: typer.Context, agent_id: UUID, key: str, value: str) -> None:
+def add_annotation(
+    ctx: typer.Context,
+    agent_id: UUID,
+    key: str,
+    value: str,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Stacks with the same key=value reach this agent.
 
     Example: brokkr agents annotations add 3f0c… region eu-west
     """
     with session.client(ctx) as brokkr:
-        output.show(brokkr.agents.add_annotation(agent_id, key, value), columns=columns.ANNOTATION)
+        added = brokkr.agents.add_annotation(agent_id, key, value)
+        output.show(added, columns=columns.ANNOTATION, output=output_format, quiet=quiet)
 
 
 @annotation_app.command("remove")
@@ -268,28 +326,36 @@ def remove_annotation(ctx: typer.Context, agent_id: UUID, key: str) -> None:
 
 
 @target_app.command("list")
-def list_targets(ctx: typer.Context, agent_id: UUID, output_format: Format = OutputOption) -> None:
+def list_targets(
+    ctx: typer.Context,
+    agent_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """List the stacks targeted explicitly at an agent.
 
     Example: brokkr agents targets list 3f0c…
     """
     with session.client(ctx) as brokkr:
-        output.show(
-            brokkr.agents.list_targets(agent_id), columns=columns.TARGET, output=output_format
-        )
+        found = brokkr.agents.list_targets(agent_id)
+        output.show(found, columns=columns.TARGET, output=output_format, quiet=quiet)
 
 
 @target_app.command("add")
-def add_target(ctx: typer.Context, agent_id: UUID, stack: str) -> None:
+def add_target(
+    ctx: typer.Context,
+    agent_id: UUID,
+    stack: str,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Target a stack (id or name) at the agent.
 
     Example: brokkr agents targets add 3f0c… web
     """
     with session.client(ctx) as brokkr:
-        output.show(
-            brokkr.agents.add_target(agent_id, stacks.stack_id_of(brokkr, stack)),
-            columns=columns.TARGET,
-        )
+        added = brokkr.agents.add_target(agent_id, stacks.stack_id_of(brokkr, stack))
+        output.show(added, columns=columns.TARGET, output=output_format, quiet=quiet)
 
 
 @target_app.command("remove")

@@ -8,6 +8,7 @@ from pathlib import Path
 from uuid import UUID
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -19,6 +20,8 @@ from brokkr.common import wire
 
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 3
+# --wait had nobody to wait for: no active agent receives the stack, so nothing was applied.
+EXIT_NO_ACTIVE_AGENT = 4
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
@@ -27,7 +30,7 @@ def read_manifests(sources: list[str]) -> str:
     chunks: list[str] = []
     for source in sources:
         if source == "-":
-            chunks.append(sys.stdin.read())
+            chunks.append(_checked("<stdin>", sys.stdin.read()))
             continue
         path = Path(source)
         if path.is_dir():
@@ -36,14 +39,30 @@ def read_manifests(sources: list[str]) -> str:
             )
             if not files:
                 raise typer.BadParameter(f"{path} holds no .yaml or .yml file", param_hint="-f")
-            chunks.extend(f.read_text(encoding="utf-8") for f in files)
+            chunks.extend(_checked(str(f), f.read_text(encoding="utf-8")) for f in files)
         elif path.is_file():
-            chunks.append(path.read_text(encoding="utf-8"))
+            chunks.append(_checked(str(path), path.read_text(encoding="utf-8")))
         else:
             raise typer.BadParameter(f"{path} does not exist", param_hint="-f")
     return "---\n".join(
         chunk if chunk.endswith("\n") else chunk + "\n" for chunk in chunks if chunk.strip()
     )
+
+
+def _checked(source: str, text: str) -> str:
+    """``text`` if it parses as YAML; else a usage error at ``file:line:column`` of that file
+    (the broker could only count lines in the joined stream). Composing builds nodes without
+    expanding aliases, so a hostile file costs no more than its size."""
+    try:
+        for _ in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise typer.BadParameter(
+            f"{where}: not valid YAML: {exc.problem or exc.context}", param_hint="-f"
+        ) from exc
+    return text
 
 
 def deploy(
@@ -61,7 +80,8 @@ def deploy(
     """Create a deployment object in STACK from manifests.
 
     With --wait, follow the agents' events until every active agent the stack reaches has
-    reported: exit 0 if all report SUCCESS, 1 if any reports FAILURE, 3 on timeout.
+    reported: exit 0 if all report SUCCESS, 1 if any reports FAILURE, 3 on timeout, 4 at once
+    if no active agent receives the stack (nothing was deployed).
 
     Example: brokkr deploy web -f k8s/ --wait --timeout 300
     """
@@ -90,8 +110,8 @@ def _wait(
             f"not waiting for {len(idle)} inactive agent(s): " + ", ".join(a.name for a in idle)
         )
     if not expected:
-        output.note("no active agent receives this stack; nothing to wait for")
-        return 0
+        output.error("no active agent receives this stack: nothing was deployed")
+        return EXIT_NO_ACTIVE_AGENT
     console = Console(stderr=True)
     latest: dict[UUID, wire.AgentEvent] = {}
     deadline = time.monotonic() + timeout

@@ -7,7 +7,13 @@ from uuid import UUID
 import typer
 
 from brokkr.cli import columns, output, session
-from brokkr.cli.output import Format, OutputOption, QuietOption
+from brokkr.cli.output import (
+    Format,
+    OutputOption,
+    QuietOption,
+    QuietPakOption,
+    QuietWithPakOption,
+)
 
 app = typer.Typer(help="Generators: CI pipelines and tools that own stacks.", no_args_is_help=True)
 
@@ -48,6 +54,7 @@ def create_generator(
     name: str = typer.Option(..., help="Unique among live generators."),
     description: str | None = typer.Option(None, help="What this generator is."),
     output_format: Format = OutputOption,
+    quiet: bool = QuietWithPakOption,
 ) -> None:
     """Create a generator (admins). Prints its PAK once: store it in your CI secrets.
 
@@ -55,11 +62,14 @@ def create_generator(
     """
     with session.client(ctx) as brokkr:
         created = brokkr.generators.create(name=name, description=description)
-    if output_format is Format.TABLE:
-        output.show(created.generator, columns=columns.GENERATOR)
-        typer.echo(f"PAK (shown once): {created.pak}")
-    else:
-        output.show(created, columns=(), output=output_format)
+    output.show_with_pak(
+        created.generator,
+        created.pak,
+        response=created,
+        columns=columns.GENERATOR,
+        output=output_format,
+        quiet=quiet,
+    )
 
 
 @app.command("update")
@@ -70,6 +80,7 @@ def update_generator(
     description: str | None = typer.Option(None, help="New description."),
     active: bool | None = typer.Option(None, "--active/--inactive", help="Admins only."),
     output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Rename, describe, activate or deactivate a generator.
 
@@ -82,25 +93,38 @@ def update_generator(
             updated = brokkr.generators.update(
                 generator_id, name=name, description=description, is_active=active
             )
-        output.show(updated, columns=columns.GENERATOR, output=output_format)
+        output.show(updated, columns=columns.GENERATOR, output=output_format, quiet=quiet)
 
 
 @app.command("delete")
-def delete_generator(ctx: typer.Context, generator_id: UUID) -> None:
+def delete_generator(
+    ctx: typer.Context,
+    generator_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Delete a generator and its stacks; its PAK stops working at once.
 
     Example: brokkr generators delete 8a1e…
     """
     with session.client(ctx) as brokkr:
         brokkr.generators.delete(generator_id)
-    typer.echo(f"deleted generator {generator_id}")
+    output.show_deleted(
+        "generator", generator_id, shown_as=str(generator_id), output=output_format, quiet=quiet
+    )
 
 
 @app.command("rotate-pak")
-def rotate_generator_pak(ctx: typer.Context, generator_id: UUID) -> None:
+def rotate_generator_pak(
+    ctx: typer.Context,
+    generator_id: UUID,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietPakOption,
+) -> None:
     """Replace a generator's PAK and print the new one.
 
     Example: brokkr generators rotate-pak 8a1e…
     """
     with session.client(ctx) as brokkr:
-        typer.echo(brokkr.generators.rotate_pak(generator_id).pak)
+        rotated = brokkr.generators.rotate_pak(generator_id)
+    output.show_pak(rotated.pak, response=rotated, output=output_format, quiet=quiet)

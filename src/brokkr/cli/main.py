@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
 import typer
 
 from brokkr.cli import (
@@ -31,7 +34,9 @@ app = typer.Typer(
     help=(
         "Brokkr: distribute Kubernetes objects across many clusters.\n\n"
         "Connect with `brokkr login --url URL --pak PAK` (or BROKKR_URL / BROKKR_PAK), then e.g. "
-        "`brokkr stacks list` or `brokkr deploy web -f k8s/ --wait`."
+        "`brokkr stacks list` or `brokkr deploy web -f k8s/ --wait`.\n\n"
+        "--profile, --url and --pak go before the command (`brokkr --profile prod stacks list`); "
+        "BROKKR_PROFILE chooses the profile when --profile is not given."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -67,7 +72,10 @@ ConfigOption = typer.Option(
 def connection(
     ctx: typer.Context,
     profile: str | None = typer.Option(
-        None, "--profile", "-p", help="Profile saved by `brokkr login`."
+        None,
+        "--profile",
+        "-p",
+        help="Profile saved by `brokkr login` (default: BROKKR_PROFILE, else 'default').",
     ),
     url: str | None = typer.Option(
         None, "--url", help="Broker URL (overrides profile and BROKKR_URL)."
@@ -111,13 +119,22 @@ def login(
 
 
 @app.command()
-def whoami(ctx: typer.Context, output_format: output.Format = output.OutputOption) -> None:
+def whoami(
+    ctx: typer.Context,
+    output_format: output.Format = output.OutputOption,
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print only the agent's or generator's id, or `admin`."
+    ),
+) -> None:
     """Show the role of the PAK in use.
 
     Example: brokkr --profile prod whoami -o json
     """
     with session.client(ctx) as brokkr:
         identity = brokkr.auth.whoami()
+    if quiet:
+        typer.echo("admin" if identity.admin else str(identity.agent or identity.generator))
+        return
     output.show(identity, columns=("admin", "agent", "generator"), output=output_format)
 
 
@@ -146,7 +163,8 @@ def serve(
     """
     from brokkr.broker import main
 
-    main.serve(_settings(config), host=host, port=port)
+    with _startup_errors():
+        main.serve(_settings(config), host=host, port=port)
 
 
 @db_app.command("upgrade")
@@ -157,28 +175,83 @@ def db_upgrade(config: Path | None = ConfigOption) -> None:
     """
     from brokkr.broker import main
 
-    revision = main.upgrade_database(_settings(config))
-    typer.echo(f"database schema at revision {revision}")
+    settings = _settings(config)
+    with _startup_errors():
+        revision = main.upgrade_database(settings)
+    typer.echo(f"{main.describe_database(settings)}: schema at revision {revision}")
 
 
 @admin_app.command("rotate-pak")
-def admin_rotate_pak(config: Path | None = ConfigOption) -> None:
+def admin_rotate_pak(
+    config: Path | None = ConfigOption,
+    output_format: output.Format = output.OutputOption,
+    quiet: bool = output.QuietPakOption,
+) -> None:
     """Replace the admin PAK and print the new one. The old key stops working on every broker.
+
+    Run it with the broker's own configuration (the same BROKKR__DATABASE__URL or data dir):
+    a database without the broker's schema is refused. Which database was used goes to stderr.
 
     Example: BROKKR__DATABASE__URL=postgresql://brokkr@db/brokkr brokkr admin rotate-pak
     """
     from brokkr.broker import main
 
-    typer.echo(main.rotate_admin_pak(_settings(config)))
+    settings = _settings(config)
+    with _startup_errors():
+        pak = main.rotate_admin_pak(settings)
+    output.note(f"rotated the admin PAK in the {main.describe_database(settings)}")
+    output.show_pak(pak, response=RotatedAdminPak(pak=pak), output=output_format, quiet=quiet)
+
+
+class RotatedAdminPak(msgspec.Struct, kw_only=True, frozen=True):
+    pak: str
+
+
+@contextmanager
+def _startup_errors() -> Iterator[None]:
+    from brokkr.broker import main
+
+    try:
+        yield
+    except main.StartupError as exc:
+        output.error(str(exc))
+        raise typer.Exit(code=1) from exc
 
 
 @agent_app.command("run")
 def agent_run() -> None:
     """Run the agent: poll the broker and make this cluster match its target state.
 
-    Configured only by BROKKR__AGENT__* environment variables; stops cleanly on SIGTERM.
+    Configured only by environment variables (* = required); stops cleanly on SIGTERM.
 
-    Example: BROKKR__AGENT__PAK="$PAK" BROKKR__AGENT__AGENT_NAME=edge-1 brokkr agent run
+    \b
+    BROKKR__AGENT__PAK *                   its PAK (from `brokkr agents create`)
+    BROKKR__AGENT__AGENT_NAME *            its name on the broker
+    BROKKR__AGENT__CLUSTER_NAME *          its cluster name on the broker
+    BROKKR__AGENT__BROKER_URL              http://localhost:3000
+    BROKKR__AGENT__KUBECONFIG_PATH         else $KUBECONFIG, else in-cluster
+    BROKKR__AGENT__POLLING_INTERVAL        poll every 10 s
+    BROKKR__AGENT__RECONCILE_INTERVAL      re-apply (drift) every 300 s
+    BROKKR__AGENT__MAX_CONCURRENT_RECONCILES  4 stacks at once
+    BROKKR__AGENT__CRD_ESTABLISH_TIMEOUT   a new CRD settles in 60 s
+    BROKKR__AGENT__BACKOFF_MIN             retry backoff from 1 s
+    BROKKR__AGENT__BACKOFF_MAX             up to 300 s
+    BROKKR__AGENT__MAX_RETRIES             60 start-up tries to reach the broker
+    BROKKR__AGENT__NAMESPACE               inventories in brokkr-system
+    BROKKR__AGENT__HEALTH_HOST             probes on 0.0.0.0
+    BROKKR__AGENT__HEALTH_PORT             probes on port 8080
+    BROKKR__AGENT__SHUTDOWN_GRACE_SECONDS  25 s to finish on SIGTERM
+    BROKKR__AGENT__MAX_YAML_DEPTH          100 levels
+    BROKKR__AGENT__MAX_YAML_SCALAR_CHARS   1048576 characters
+    BROKKR__AGENT__MAX_YAML_EXPANSION      10 times by aliases
+    BROKKR__LOG__LEVEL                     info (debug shows HTTP requests)
+    BROKKR__LOG__FORMAT                    text or json
+
+    \b
+    Example:
+      BROKKR__AGENT__BROKER_URL=https://brokkr.example.com \\
+      BROKKR__AGENT__PAK="$PAK" BROKKR__AGENT__AGENT_NAME=edge-1 \\
+      BROKKR__AGENT__CLUSTER_NAME=prod-eu brokkr agent run
     """
     from brokkr.agent import main
 

@@ -4,8 +4,9 @@ client, and the translation of client errors into a message and a non-zero exit.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import msgspec
 import typer
@@ -50,7 +51,24 @@ def guarded() -> Iterator[None]:
         yield
     except BrokkrAPIError as exc:
         output.error(f"{exc.message} ({exc.status} {exc.code})")
+        for line in detail_lines(exc.details):
+            output.error_detail(line)
         raise typer.Exit(1) from exc
     except BrokkrError as exc:
         output.error(str(exc))
         raise typer.Exit(1) from exc
+
+
+def detail_lines(details: Mapping[str, Any]) -> list[str]:
+    """An error's details as ``what: why`` lines: one per invalid field, then the rest."""
+    fields = details.get("fields")
+    lines = (
+        [f"{field}: {reason}" for field, reason in fields.items()]
+        if isinstance(fields, Mapping)
+        else []
+    )
+    for key, value in details.items():
+        if key != "fields":
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            lines.append(f"{key}: {shown}")
+    return lines

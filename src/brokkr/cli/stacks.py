@@ -87,6 +87,7 @@ def update_stack(
     name: str | None = typer.Option(None, help="New name."),
     description: str | None = typer.Option(None, help="New description."),
     output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Rename a stack or change its description.
 
@@ -98,18 +99,21 @@ def update_stack(
             updated = brokkr.stacks.update(stack_id, name=name)
         else:
             updated = brokkr.stacks.update(stack_id, name=name, description=description)
-        output.show(updated, columns=columns.STACK, output=output_format)
+        output.show(updated, columns=columns.STACK, output=output_format, quiet=quiet)
 
 
 @app.command("delete")
-def delete_stack(ctx: typer.Context, stack: str) -> None:
+def delete_stack(
+    ctx: typer.Context, stack: str, output_format: Format = OutputOption, quiet: bool = QuietOption
+) -> None:
     """Delete a stack: every agent that received it removes what it applied.
 
     Example: brokkr stacks delete web
     """
     with session.client(ctx) as brokkr:
-        brokkr.stacks.delete(stack_id_of(brokkr, stack))
-    typer.echo(f"deleted stack {stack}")
+        stack_id = stack_id_of(brokkr, stack)
+        brokkr.stacks.delete(stack_id)
+    output.show_deleted("stack", stack_id, shown_as=stack, output=output_format, quiet=quiet)
 
 
 @app.command("agents")
@@ -143,26 +147,33 @@ def stack_objects(
 
 
 @label_app.command("list")
-def list_labels(ctx: typer.Context, stack: str, output_format: Format = OutputOption) -> None:
+def list_labels(
+    ctx: typer.Context, stack: str, output_format: Format = OutputOption, quiet: bool = QuietOption
+) -> None:
     """List a stack's labels (stack id or name).
 
     Example: brokkr stacks labels list web
     """
     with session.client(ctx) as brokkr:
         found = brokkr.stacks.list_labels(stack_id_of(brokkr, stack))
-        output.show(found, columns=columns.LABEL, output=output_format)
+        output.show(found, columns=columns.LABEL, output=output_format, quiet=quiet)
 
 
 @label_app.command("add")
-def add_label(ctx: typer.Context, stack: str, label: str) -> None:
+def add_label(
+    ctx: typer.Context,
+    stack: str,
+    label: str,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Label a stack: agents with the same label receive it.
 
     Example: brokkr stacks labels add web env:prod
     """
     with session.client(ctx) as brokkr:
-        output.show(
-            brokkr.stacks.add_label(stack_id_of(brokkr, stack), label), columns=columns.LABEL
-        )
+        added = brokkr.stacks.add_label(stack_id_of(brokkr, stack), label)
+        output.show(added, columns=columns.LABEL, output=output_format, quiet=quiet)
 
 
 @label_app.command("remove")
@@ -177,25 +188,34 @@ def remove_label(ctx: typer.Context, stack: str, label: str) -> None:
 
 
 @annotation_app.command("list")
-def list_annotations(ctx: typer.Context, stack: str, output_format: Format = OutputOption) -> None:
+def list_annotations(
+    ctx: typer.Context, stack: str, output_format: Format = OutputOption, quiet: bool = QuietOption
+) -> None:
     """List a stack's annotations (stack id or name).
 
     Example: brokkr stacks annotations list web
     """
     with session.client(ctx) as brokkr:
         found = brokkr.stacks.list_annotations(stack_id_of(brokkr, stack))
-        output.show(found, columns=columns.ANNOTATION, output=output_format)
+        output.show(found, columns=columns.ANNOTATION, output=output_format, quiet=quiet)
 
 
 @annotation_app.command("add")
-def add_annotation(ctx: typer.Context, stack: str, key: str, value: str) -> None:
+def add_annotation(
+    ctx: typer.Context,
+    stack: str,
+    key: str,
+    value: str,
+    output_format: Format = OutputOption,
+    quiet: bool = QuietOption,
+) -> None:
     """Annotate a stack: agents with the same key=value receive it.
 
     Example: brokkr stacks annotations add web region eu-west
     """
     with session.client(ctx) as brokkr:
         added = brokkr.stacks.add_annotation(stack_id_of(brokkr, stack), key, value)
-        output.show(added, columns=columns.ANNOTATION)
+        output.show(added, columns=columns.ANNOTATION, output=output_format, quiet=quiet)
 
 
 @annotation_app.command("remove")

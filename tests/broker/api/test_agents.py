@@ -185,7 +185,11 @@ async def test_unknown_and_malformed_agent_ids(api: Api) -> None:
         404,
         "agent_not_found",
     )
-    assert_error(await api.client.get("/api/v1/agents/not-a-uuid", headers=api.admin), 404)
+    assert_error(
+        await api.client.get("/api/v1/agents/not-a-uuid", headers=api.admin),
+        400,
+        "invalid_parameter",
+    )
 
 
 async def test_admin_updates_agent_status_and_name(api: Api) -> None:

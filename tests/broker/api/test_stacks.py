@@ -239,13 +239,17 @@ async def test_get_stack_role_matrix(api: Api, who: str, status: int, code: str 
         assert_error(response, status, code)
 
 
-async def test_unknown_and_malformed_stack_ids_are_404(api: Api) -> None:
+async def test_unknown_stack_id_is_404_and_malformed_is_400(api: Api) -> None:
     assert_error(
         await api.client.get(f"/api/v1/stacks/{uuid.uuid4()}", headers=api.admin),
         404,
         "stack_not_found",
     )
-    assert_error(await api.client.get("/api/v1/stacks/not-a-uuid", headers=api.admin), 404)
+    assert_error(
+        await api.client.get("/api/v1/stacks/not-a-uuid", headers=api.admin),
+        400,
+        "invalid_parameter",
+    )
 
 
 async def test_admin_lists_every_live_stack_and_may_filter_by_generator(api: Api) -> None:

@@ -2,7 +2,8 @@
 
 Covers the reference scenario (object → target → served → SUCCESS hides it), FAILURE keeping it,
 mode=full, only the newest object per stack, association by target, label and annotation (and
-losing it), deletion markers of deleted stacks and generators served to exactly the agents that
+losing it, which serves the stack's deletion marker instead: more in test_unassignment.py),
+deletion markers of deleted stacks and generators served to exactly the agents that
 were associated before the delete until each acknowledges, the strong ETag with If-None-Match →
 304 and a new ETag after every change that affects the agent, bad modes, and the role matrix.
 """
@@ -270,7 +271,7 @@ async def test_stack_reached_by_several_paths_is_served_once(api: Api) -> None:
 
 
 @pytest.mark.parametrize("removed", ["agent-label", "stack-label", "agent-annotation", "target"])
-async def test_losing_the_association_removes_the_object(api: Api, removed: str) -> None:
+async def test_losing_the_association_serves_a_marker_instead(api: Api, removed: str) -> None:
     _, generator_pak = await api.create_generator()
     agent, agent_pak = await api.create_agent()
     stack = await create_stack(api, generator_pak)
@@ -292,7 +293,8 @@ async def test_losing_the_association_removes_the_object(api: Api, removed: str)
     assert ids(await state(api, agent["id"], agent_pak)) == [obj["id"]]
     response = await api.client.delete(path, headers=api.admin)
     assert response.status_code == 204, response.text
-    assert await state(api, agent["id"], agent_pak, mode="full") == []
+    marker = assert_marker(await state(api, agent["id"], agent_pak, mode="full"), stack["id"])
+    assert marker["sequence_id"] > obj["sequence_id"]
 
 
 @dataclass

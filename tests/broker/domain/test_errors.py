@@ -71,6 +71,7 @@ CODES: dict[type[errors.BrokerError], tuple[int, str]] = {
     errors.InvalidConfiguration: (422, "invalid_configuration"),
     errors.DatabaseUnavailable: (503, "database_unavailable"),
     errors.MigrationsPending: (503, "migrations_pending"),
+    errors.BrokerSchemaMissing: (503, "schema_missing"),
 }
 
 # The status groups: never raised, so they carry no code.

@@ -20,6 +20,7 @@ from . import discovery, errors
 from .errors import ApiError
 from .faults import Faults
 from .resources import ResourceType
+from .schemas import FIELD_VALIDATIONS
 from .selectors import Predicate, field_selector, label_selector
 from .store import Cluster, WriteOptions
 
@@ -274,7 +275,8 @@ class KubeApiApp:
         if req.method == "POST":
             body = _decode_body(req, rt)
             opts = self._write_options(req, dry_run=_dry_run(params))
-            return Response.of(201, self.cluster.create(rt, namespace, body, opts))
+            created = self.cluster.create(rt, namespace, body, opts)
+            return Response.of(201, created, _warning_headers(opts))
         if req.method == "DELETE":
             options = _delete_options(req)
             listing = self.cluster.delete_collection(
@@ -291,7 +293,8 @@ class KubeApiApp:
         if req.method == "PUT":
             body = _decode_body(req, rt)
             opts = self._write_options(req, dry_run=_dry_run(params), subresource=sub)
-            return Response.of(200, self.cluster.update(rt, namespace, name, body, opts))
+            updated = self.cluster.update(rt, namespace, name, body, opts)
+            return Response.of(200, updated, _warning_headers(opts))
         if req.method == "PATCH":
             return self._patch(target, req)
         if req.method == "DELETE" and not sub:
@@ -354,7 +357,7 @@ class KubeApiApp:
             opts,
             force=params.get("force", "").lower() in ("true", "1"),
         )
-        return Response.of(201 if created else 200, obj)
+        return Response.of(201 if created else 200, obj, _warning_headers(opts))
 
     def _write_options(
         self, req: RecordedRequest, *, dry_run: bool, subresource: str = ""
@@ -367,7 +370,27 @@ class KubeApiApp:
                 "",
                 [("FieldValueTooLong", "fieldManager", "Too long: may not be more than 128 bytes")],
             )
-        return WriteOptions(manager=manager, dry_run=dry_run, subresource=subresource)
+        validation = req.params.get("fieldValidation") or "Warn"
+        if validation not in FIELD_VALIDATIONS:
+            raise errors.invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    (
+                        "FieldValueNotSupported",
+                        "fieldValidation",
+                        f'Unsupported value: "{validation}": supported values: "", "Ignore", '
+                        '"Strict", "Warn"',
+                    )
+                ],
+            )
+        return WriteOptions(
+            manager=manager,
+            dry_run=dry_run,
+            subresource=subresource,
+            field_validation=validation,
+        )
 
     # --- watch -----------------------------------------------------------------------------------
 
@@ -442,6 +465,13 @@ def _headers(content_type: str, extra: dict[str, str] | None = None) -> list[tup
         **{k.lower(): v for k, v in (extra or {}).items()},
     }
     return [(k.encode(), v.encode()) for k, v in headers.items()]
+
+
+def _warning_headers(opts: WriteOptions) -> dict[str, str]:
+    """Warnings the way the real server sends them: ``299 - "<text>"`` each."""
+    if not opts.warnings:
+        return {}
+    return {"Warning": ", ".join(f"299 - {json.dumps(text)}" for text in opts.warnings)}
 
 
 def _default_manager(headers: dict[str, str]) -> str:

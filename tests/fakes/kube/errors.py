@@ -41,8 +41,9 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # StatusReasonUnknown is "" and omitted, as Go's omitempty does
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code
@@ -71,9 +72,14 @@ def no_such_resource() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
-def already_exists(rt: ResourceType, name: str) -> ApiError:
+def already_exists(rt: ResourceType, name: str, *, deleting: bool = False) -> ApiError:
+    """``deleting``: the name is held by an object still being deleted (e.g. Terminating)."""
+    prefix = "object is being deleted: " if deleting else ""
     return ApiError(
-        409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', _details(rt, name)
+        409,
+        "AlreadyExists",
+        f'{prefix}{rt.qualified} "{name}" already exists',
+        _details(rt, name),
     )
 
 

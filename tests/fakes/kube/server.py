@@ -50,10 +50,12 @@ class FakeKubeApiServer:
         require_auth: bool = True,
         crd_establish_delay: float = 0.0,
         namespace_content: bool = True,
+        namespace_termination_delay: float = 0.0,
     ) -> None:
         self.token = token
         self.crd_establish_delay = crd_establish_delay
         self.namespace_content = namespace_content
+        self.namespace_termination_delay = namespace_termination_delay
         self.cluster = self._new_cluster()
         self.faults = Faults()
         self.app = KubeApiApp(self.cluster, self.faults, token=token if require_auth else None)
@@ -176,7 +178,9 @@ class FakeKubeApiServer:
 
     def _new_cluster(self) -> Cluster:
         return Cluster(
-            crd_establish_delay=self.crd_establish_delay, namespace_content=self.namespace_content
+            crd_establish_delay=self.crd_establish_delay,
+            namespace_content=self.namespace_content,
+            namespace_termination_delay=self.namespace_termination_delay,
         )
 
     def reset(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import secrets
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import errors
+from . import errors, schemas
 from .errors import ApiError
 from .fields import (
     ApplyRequest,
@@ -74,6 +75,10 @@ class WriteOptions:
     manager: str
     dry_run: bool = False
     subresource: str = ""
+    # Requests default to Warn like the real server; seeding from tests is Strict to catch typos.
+    field_validation: str = "Strict"
+    # Filled by the write; the app sends them as Warning headers.
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def _meta(obj: Obj) -> Obj:
@@ -86,9 +91,17 @@ def _meta(obj: Obj) -> Obj:
 class Cluster:
     """An in-memory kube-apiserver storage with the real API's write semantics."""
 
-    def __init__(self, *, crd_establish_delay: float = 0.0, namespace_content: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        crd_establish_delay: float = 0.0,
+        namespace_content: bool = True,
+        namespace_termination_delay: float = 0.0,
+    ) -> None:
         self.lock = threading.RLock()
         self.crd_establish_delay = crd_establish_delay
+        self.namespace_termination_delay = namespace_termination_delay
+        self._namespaces_due: dict[str, float] = {}
         self.namespace_content = namespace_content
         self._rv = 100
         self._objects: dict[str, dict[Key, Obj]] = {}
@@ -148,12 +161,17 @@ class Cluster:
         return self._rv
 
     def tick(self) -> None:
-        """Make due CRDs Established (called before every request and inspection)."""
+        """Make due CRDs Established and finish due namespace deletions (called before every
+        request and inspection)."""
         with self.lock:
             due = [n for n, t in self._crd_due.items() if t <= time.monotonic()]
             for name in due:
                 del self._crd_due[name]
                 self._establish(name)
+            gone = [n for n, t in self._namespaces_due.items() if t <= time.monotonic()]
+            for name in gone:
+                del self._namespaces_due[name]
+                self._finalize_namespace(name)
 
     def render(self, rt: ResourceType, obj: Obj) -> Obj:
         """A copy as the API shows it: apiVersion and kind of ``rt``, keys in the usual order."""
@@ -307,6 +325,7 @@ class Cluster:
     def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Obj:
         with self.lock:
             obj = copy.deepcopy(self._check_body(rt, namespace, body))
+            opts.warnings.extend(schemas.decode(rt, obj, opts.field_validation))
             meta = _meta(obj)
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + _random_suffix()
@@ -314,8 +333,11 @@ class Cluster:
             self._require_namespace(rt, namespace, name)
             if meta.get("resourceVersion"):
                 raise errors.internal("resourceVersion should not be set on objects to be created")
-            if name and (namespace if rt.namespaced else "", name) in self._bucket(rt):
-                raise errors.already_exists(rt, name)
+            existing = self._bucket(rt).get((namespace if rt.namespaced else "", name))
+            if name and existing is not None:
+                raise errors.already_exists(
+                    rt, name, deleting=bool(_meta(existing).get("deletionTimestamp"))
+                )
             self._stamp_new(rt, obj)
             if rt.has_status_subresource:
                 obj.pop("status", None)
@@ -364,6 +386,7 @@ class Cluster:
         self, rt: ResourceType, namespace: str, name: str, body: Any, old: Obj, opts: WriteOptions
     ) -> Obj:
         obj = copy.deepcopy(self._check_body(rt, namespace, body))
+        opts.warnings.extend(schemas.decode(rt, obj, opts.field_validation))
         meta, old_meta = _meta(obj), old["metadata"]
         if meta.get("name") != name:
             raise errors.bad_request(
@@ -415,7 +438,9 @@ class Cluster:
         if obj == old or opts.dry_run:
             return self.render(rt, obj)
         meta = _meta(obj)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        # A namespace also waits for the namespace controller (its spec.finalizers).
+        held = rt is NAMESPACE_TYPE and (obj.get("spec") or {}).get("finalizers")
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not held:
             self._remove(rt, obj)
             self._collect_garbage()
             return self.render(rt, obj)
@@ -475,7 +500,7 @@ class Cluster:
             )
         if meta.get("managedFields") is not None:
             raise errors.bad_request("metadata.managedFields must be nil")
-        self._require_namespace(rt, namespace, name)
+        schemas.check_apply_patch(rt, namespace, name, body)
         old = self._bucket(rt).get((namespace, name))
         request = ApplyRequest(
             manager=opts.manager,
@@ -486,6 +511,9 @@ class Cluster:
             subresource=opts.subresource,
         )
         if old is None:
+            # Creating, so the namespace must exist and not be Terminating; an update of an
+            # object inside a Terminating namespace is allowed, as on a real server.
+            self._require_namespace(rt, namespace, name)
             if opts.subresource:
                 raise errors.not_found(rt, name)
             obj = server_side_apply(None, body, request)
@@ -523,6 +551,14 @@ class Cluster:
                 return self.render(rt, obj)
             meta["deletionTimestamp"] = now_rfc3339()
             meta["deletionGracePeriodSeconds"] = 0
+            if rt is NAMESPACE_TYPE:
+                # The namespace controller empties it later; until then it is Terminating.
+                obj.setdefault("status", {})["phase"] = "Terminating"
+                self._commit(rt, obj, "MODIFIED")
+                self._namespaces_due[meta["name"]] = (
+                    time.monotonic() + self.namespace_termination_delay
+                )
+                return self.render(rt, obj)
             shown = obj
             if policy == "Orphan":
                 self._orphan_dependents(meta["uid"])
@@ -533,8 +569,6 @@ class Cluster:
             if meta.get("finalizers"):
                 self._commit(rt, obj, "MODIFIED")
                 return self.render(rt, obj)
-            if rt is NAMESPACE_TYPE:
-                obj.setdefault("status", {})["phase"] = "Terminating"
             self._remove(rt, obj)
             self._collect_garbage()
             if policy == "Foreground":
@@ -549,7 +583,9 @@ class Cluster:
             for item in items:
                 meta = item["metadata"]
                 if (meta.get("namespace", ""), meta["name"]) in self._bucket(rt):
-                    self.delete(rt, meta.get("namespace", ""), meta["name"], options)
+                    self.delete(
+                        rt, meta.get("namespace", ""), meta["name"], options, _dry_run(options)
+                    )
             return {
                 "kind": rt.list_kind,
                 "apiVersion": rt.group_version,
@@ -561,18 +597,36 @@ class Cluster:
         """Really delete: contents of a namespace and CRs of a CRD go first."""
         name = obj["metadata"]["name"]
         if rt is NAMESPACE_TYPE:
-            for key, bucket in list(self._objects.items()):
-                for (ns, _), child in list(bucket.items()):
-                    if ns == name and key != NAMESPACE_TYPE.storage_key:
-                        self._commit(self._type_of(key), copy.deepcopy(child), "DELETED")
-            for log_key in [k for k in self._pod_logs if k[0] == name]:
-                del self._pod_logs[log_key]
+            self._remove_contents(name)
         if rt.storage_key == CRD_TYPE.storage_key:
             self._crd_due.pop(name, None)
             for crd_type in crd_resource_types(obj)[:1]:
                 for child in list(self._bucket(crd_type).values()):
                     self._commit(crd_type, copy.deepcopy(child), "DELETED")
         self._commit(rt, obj, "DELETED")
+
+    def _remove_contents(self, namespace: str) -> None:
+        for key, bucket in list(self._objects.items()):
+            for (ns, _), child in list(bucket.items()):
+                if ns == namespace and key != NAMESPACE_TYPE.storage_key:
+                    self._commit(self._type_of(key), copy.deepcopy(child), "DELETED")
+        for log_key in [k for k in self._pod_logs if k[0] == namespace]:
+            del self._pod_logs[log_key]
+
+    def _finalize_namespace(self, name: str) -> None:
+        """The namespace controller's work: delete the content, then the namespace, unless
+        finalizers of others still hold it (it goes when they are removed)."""
+        namespace = self._bucket(NAMESPACE_TYPE).get(("", name))
+        if namespace is None:
+            return
+        self._remove_contents(name)
+        if _meta(namespace).get("finalizers"):
+            finished = copy.deepcopy(namespace)
+            finished.setdefault("spec", {})["finalizers"] = []
+            self._commit(NAMESPACE_TYPE, finished, "MODIFIED")
+        else:
+            self._commit(NAMESPACE_TYPE, copy.deepcopy(namespace), "DELETED")
+        self._collect_garbage()
 
     def _type_of(self, storage_key: str) -> ResourceType:
         for rt in BUILTIN:
@@ -839,3 +893,8 @@ def _check_preconditions(rt: ResourceType, name: str, obj: Obj, preconditions: O
 
 
 __all__ = ["ApiError", "Cluster", "WatchEvent", "WriteOptions", "now_rfc3339"]
+
+
+def _dry_run(options: Obj) -> bool:
+    value = options.get("dryRun")
+    return value == "All" or (isinstance(value, list) and "All" in value)

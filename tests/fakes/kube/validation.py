@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from . import schemas
 from .errors import ApiError, bad_request, invalid_object
 from .resources import ResourceType
 
@@ -125,6 +126,7 @@ IMMUTABLE: dict[str, tuple[tuple[str, ...], ...]] = {
     "daemonsets.apps": (("spec", "selector"),),
     "replicasets.apps": (("spec", "selector"),),
     "jobs.batch": (("spec", "selector"), ("spec", "template")),
+    "services": (("spec", "clusterIP"),),
     "customresourcedefinitions.apiextensions.k8s.io": (("spec", "scope"),),
 }
 
@@ -157,6 +159,80 @@ def _immutable_causes(rt: ResourceType, new: Obj, old: Obj) -> list[Cause]:
                 )
             )
     return causes
+
+
+_WORKLOADS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+# Labels the Job controller's defaulting stamps on a Job's selector and pod template.
+_JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+_JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def _go_map(labels: dict[str, Any]) -> str:
+    """How a Go validation message prints a ``map[string]string``."""
+    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in labels.items()) + "}"
+
+
+def selector_matches(selector: Obj, labels: dict[str, Any]) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against a label map."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, values = expression.get("key"), expression.get("values") or []
+        operator = expression.get("operator")
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _selector_causes(kind: str, obj: Obj, *, manual: bool = True) -> list[Cause]:
+    """A workload's selector must be set, non-empty and match its pod template's labels."""
+    selector = _get(obj, "spec", "selector")
+    if selector is None:
+        return [("FieldValueRequired", "spec.selector", "Required value")] if manual else []
+    if not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        return [
+            (
+                "FieldValueInvalid",
+                "spec.selector",
+                f"Invalid value: {json.dumps(selector)}: empty selector is invalid for "
+                f"{kind.lower()}",
+            )
+        ]
+    labels = _get(obj, "spec", "template", "metadata", "labels") or {}
+    if selector_matches(selector, labels):
+        return []
+    return [
+        (
+            "FieldValueInvalid",
+            "spec.template.metadata.labels",
+            f"Invalid value: {_go_map(labels)}: `selector` does not match template `labels`",
+        )
+    ]
+
+
+def _job_causes(job: Obj, old: Obj | None) -> list[Cause]:
+    """Without ``manualSelector`` the server generates the selector on create; one the user
+    set instead is an error (an update carries the generated one along)."""
+    if _get(job, "spec", "manualSelector") is True:
+        return _selector_causes("Job", job)
+    selector = _get(job, "spec", "selector")
+    generated = {"matchLabels": {_JOB_UID_LABELS[0]: job["metadata"].get("uid")}}
+    if old is None and selector != generated:
+        return [
+            (
+                "FieldValueInvalid",
+                "spec.selector",
+                f"Invalid value: {json.dumps(selector)}: `selector` will be auto-generated",
+            )
+        ]
+    return []
 
 
 def _crd_causes(crd: Obj) -> list[Cause]:
@@ -226,6 +302,11 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         )
     if rt.kind == "ConfigMap":
         _string_map(rt, obj.get("data"), "ConfigMap.data")
+    causes += schemas.required_causes(rt, obj)
+    if rt.group == "apps" and rt.kind in _WORKLOADS:
+        causes += _selector_causes(rt.kind, obj)
+    if (rt.group, rt.kind) == ("batch", "Job"):
+        causes += _job_causes(obj, old)
     if rt.kind == "CustomResourceDefinition" and not causes:
         causes += _crd_causes(obj)
     if old is not None:
@@ -272,6 +353,8 @@ class Defaulter:
             self._service(obj, old)
         elif rt.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
             obj.setdefault("spec", {}).setdefault("replicas", 1)
+        elif (rt.group, rt.kind) == ("batch", "Job") and old is None:
+            _job_selector(obj)
         elif rt.kind == "Pod" and old is None:
             obj.setdefault("status", {}).setdefault("phase", "Pending")
         elif rt.kind == "CustomResourceDefinition" and old is None:
@@ -299,3 +382,18 @@ class Defaulter:
             spec["clusterIP"] = f"10.96.{self._next_ip // 250}.{self._next_ip % 250 + 1}"
             self._next_ip += 1
         spec.setdefault("clusterIPs", [spec["clusterIP"]])
+
+
+def _job_selector(job: Obj) -> None:
+    """What the Job registry does on create without ``manualSelector``: a selector on the Job's
+    uid, and the matching labels on its pod template."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector") is True or "selector" in spec:
+        return
+    uid, name = job["metadata"]["uid"], job["metadata"]["name"]
+    spec["selector"] = {"matchLabels": {_JOB_UID_LABELS[0]: uid}}
+    template = spec.setdefault("template", {})
+    if isinstance(template, dict):
+        labels = template.setdefault("metadata", {}).setdefault("labels", {})
+        labels.update({key: uid for key in _JOB_UID_LABELS})
+        labels.update({key: name for key in _JOB_NAME_LABELS})

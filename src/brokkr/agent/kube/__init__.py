@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from brokkr.agent.kube.applying import Objects
+from brokkr.agent.kube.applying import Applied, Objects
 from brokkr.agent.kube.client import KubeClient, KubeConfigError, load_config
 from brokkr.agent.kube.discovering import Discovery
 from brokkr.agent.kube.errors import KubeError
@@ -18,6 +18,7 @@ from brokkr.agent.outcomes import StartupError
 from brokkr.agent.settings import Settings
 
 __all__ = [
+    "Applied",
     "Inventories",
     "KubeCluster",
     "KubeError",
@@ -31,10 +32,12 @@ log = logging.getLogger(__name__)
 
 
 class KubeCluster:
-    def __init__(self, client: KubeClient, *, inventory_namespace: str) -> None:
+    def __init__(
+        self, client: KubeClient, *, inventory_namespace: str, crd_establish_timeout: float
+    ) -> None:
         self.client = client
         self.discovery = Discovery(client)
-        self.objects = Objects(client, self.discovery)
+        self.objects = Objects(client, self.discovery, crd_establish_timeout=crd_establish_timeout)
         self.inventories = Inventories(client, inventory_namespace)
 
     async def ping(self) -> bool:
@@ -55,4 +58,8 @@ async def connect(settings: Settings) -> KubeCluster:
         config = load_config(settings.agent.kubeconfig_path)
     except KubeConfigError as exc:
         raise StartupError(str(exc)) from exc
-    return KubeCluster(KubeClient(config), inventory_namespace=settings.agent.namespace)
+    return KubeCluster(
+        KubeClient(config),
+        inventory_namespace=settings.agent.namespace,
+        crd_establish_timeout=settings.agent.crd_establish_timeout,
+    )

@@ -1,6 +1,7 @@
 """API discovery: which resource (plural) serves an (apiVersion, kind), and is it namespaced.
 
-Read once, then again only on a miss (a CRD applied since, or a kind that truly is unknown).
+Read once, then again only on a miss (a CRD applied since, or a kind that truly is unknown) or
+after a 404 disproved an entry (``forget``: a CRD deleted and re-created with another plural).
 A group version whose discovery fails (a broken aggregated API such as metrics) is logged and
 left out instead of failing every reconcile (flaw 8). Resources are lightkube *generic*
 classes: objects travel as plain dicts, so no field the agent does not know is ever dropped.
@@ -61,6 +62,10 @@ class Discovery:
         broken = self._broken.get(api_version)
         why = f" (discovery of {api_version} failed: {broken})" if broken else ""
         raise KubeError(f"UnknownKind: {kind} in {api_version} is not served by the cluster{why}")
+
+    def forget(self, api_version: str, kind: str) -> None:
+        """Drop one cached kind, so its next ``resolve`` asks the cluster again."""
+        self._resources.pop((api_version, kind), None)
 
     def resource(self, info: ResourceInfo) -> GenericResource:
         """A generic lightkube class for ``info``; not put in lightkube's global registry, so it

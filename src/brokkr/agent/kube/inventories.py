@@ -1,7 +1,9 @@
 """The per-agent, per-stack inventory ConfigMaps in ``settings.agent.namespace``.
 
 They are what survives a restart: the next prune of a stack reads what the last apply recorded.
-The namespace is created on first write when missing.
+The namespace is created on first write when missing, and again when someone deleted it under the
+running agent: the 404 (or 403/409 while it terminates) of a write disproves the cached
+"namespace ready", so the write re-creates it once instead of failing every later apply.
 """
 
 from __future__ import annotations
@@ -53,6 +55,16 @@ class Inventories:
 
     async def write(self, owner_id: UUID, stored: Inventory) -> None:
         await self._ensure_namespace()
+        try:
+            await self._write(owner_id, stored)
+        except KubeError as exc:
+            if not _namespace_missing(exc):
+                raise
+            self._namespace_ready = False
+            await self._ensure_namespace()
+            await self._write(owner_id, stored)
+
+    async def _write(self, owner_id: UUID, stored: Inventory) -> None:
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -88,7 +100,7 @@ class Inventories:
             return
         try:
             with translated():
-                await self._client.api.get(Namespace, self.namespace)
+                found = await self._client.api.get(Namespace, self.namespace)
         except KubeError as exc:
             if not exc.not_found:
                 raise
@@ -101,4 +113,18 @@ class Inventories:
                     patch_type=PatchType.APPLY,
                     field_manager=FIELD_MANAGER,
                 )
+        else:
+            if found.metadata is not None and found.metadata.deletionTimestamp is not None:
+                # Nothing can be written into it until it is gone; the reconcile retries.
+                raise KubeError(
+                    f"namespace {self.namespace} is being terminated; the inventory waits for it",
+                    code=409,
+                    reason="Conflict",
+                    retryable=True,
+                )
         self._namespace_ready = True
+
+
+def _namespace_missing(exc: KubeError) -> bool:
+    """What a write answers when the namespace is gone (404) or terminating (403/409)."""
+    return exc.not_found or exc.code in (403, 409)

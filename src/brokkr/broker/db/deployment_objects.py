@@ -55,7 +55,9 @@ async def insert(
     yaml_checksum: str,
     is_deletion_marker: bool,
     now: datetime,
+    owed_only: bool = False,
 ) -> wire.DeploymentObject:
+    """``owed_only``: an unassignment marker, served only to the agents it is owed to."""
     row = (
         await tx.execute(
             _t.insert()
@@ -66,6 +68,7 @@ async def insert(
                 yaml_content=yaml_content,
                 yaml_checksum=yaml_checksum,
                 is_deletion_marker=is_deletion_marker,
+                owed_only=owed_only,
                 submitted_at=now,
                 created_at=now,
                 updated_at=now,
@@ -91,7 +94,7 @@ async def content_sizes(
     newest first: what a page can hold is decided before any content is read."""
     rows = await tx.execute(
         sa.select(_t.c.id, sa.func.length(_t.c.yaml_content))
-        .where(_t.c.stack_id == stack_id, _t.c.deleted_at.is_(None))
+        .where(_t.c.stack_id == stack_id, _t.c.deleted_at.is_(None), _t.c.owed_only.is_(False))
         .order_by(_t.c.sequence_id.desc())
         .limit(limit)
         .offset(offset)
@@ -120,10 +123,24 @@ async def list_by_ids(tx: Tx, object_ids: Iterable[UUID]) -> list[wire.Deploymen
     return [to_wire(row) for row in rows]
 
 
+async def stacks_with_revisions(tx: Tx, stack_ids: Iterable[UUID]) -> set[UUID]:
+    """Those of ``stack_ids`` with a live revision: the only stacks an agent can hold objects of."""
+    ids = list(stack_ids)
+    if not ids:
+        return set()
+    rows = await tx.execute(
+        sa.select(_t.c.stack_id)
+        .where(_t.c.stack_id.in_(ids), _t.c.deleted_at.is_(None), _t.c.owed_only.is_(False))
+        .distinct()
+    )
+    return {row.stack_id for row in rows}
+
+
 async def retire_stack_objects(tx: Tx, stack_id: UUID, *, now: datetime) -> None:
-    """Soft-delete every live revision of a stack (its deletion marker is inserted after)."""
+    """Soft-delete every live revision of a stack (its deletion marker is inserted after).
+    Unassignment markers stay: agents still owed one keep reading it."""
     await tx.execute(
         _t.update()
-        .where(_t.c.stack_id == stack_id, _t.c.deleted_at.is_(None))
+        .where(_t.c.stack_id == stack_id, _t.c.deleted_at.is_(None), _t.c.owed_only.is_(False))
         .values(deleted_at=now, updated_at=now)
     )

@@ -208,6 +208,10 @@ deployment_objects = sa.Table(
     sa.Column("yaml_checksum", sa.String(64), nullable=False),
     sa.Column("submitted_at", UTCDateTime(), nullable=False),
     sa.Column("is_deletion_marker", sa.Boolean, nullable=False, server_default=sa.false()),
+    # A deletion marker owed to agents that stopped being associated with a live stack: served
+    # only through deletion_recipients, never a revision of its stack (never its newest, never
+    # listed), so the agents still associated keep the stack's current object.
+    sa.Column("owed_only", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("sequence_id", name="unique_deployment_object_sequence"),
     # "Newest live object of a stack" is a backward scan of this index.
     sa.Index(
@@ -249,8 +253,8 @@ agent_events = sa.Table(
     sa.Index("ix_agent_events_created", "created_at"),
 )
 
-# D13: the agents associated with a stack when it was deleted, each owed its deletion marker
-# until it reports SUCCESS for it.
+# D13: the agents associated with a stack when it was deleted, or that stopped being associated
+# with a live stack, each owed its deletion marker until it reports SUCCESS for it.
 deletion_recipients = sa.Table(
     "deletion_recipients",
     metadata,

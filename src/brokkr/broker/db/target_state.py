@@ -1,9 +1,11 @@
 """What an agent should run (D12, D13): the newest live object of every associated stack, plus
-the deletion markers still owed to it, in one statement. The digest variant returns only ids
-and checksums, so checking an ETag never reads YAML."""
+the deletion markers still owed to it (of deleted stacks, and of live stacks it stopped being
+associated with), in one statement. The digest variant returns only ids and checksums, so
+checking an ETag never reads YAML."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -35,7 +37,11 @@ def _statement(columns: tuple[sa.ColumnElement[Any], ...], *, full: bool) -> sa.
     newer = _d.alias("newer")
     newest_sequence = (
         sa.select(sa.func.max(newer.c.sequence_id))
-        .where(newer.c.stack_id == _s.c.id, newer.c.deleted_at.is_(None))
+        .where(
+            newer.c.stack_id == _s.c.id,
+            newer.c.deleted_at.is_(None),
+            newer.c.owed_only == sa.false(),
+        )
         .correlate(_s)
         .scalar_subquery()
     )
@@ -60,11 +66,31 @@ def _statement(columns: tuple[sa.ColumnElement[Any], ...], *, full: bool) -> sa.
             _e.c.deployment_object_id == _d.c.id,
             _e.c.status == sa.literal_column("'SUCCESS'"),
             _e.c.deleted_at.is_(None),
+            ~_undone_since(_e.c.created_at),
         )
         newest_revisions = newest_revisions.where(~applied)
         owed_markers = owed_markers.where(~applied)
-    # Disjoint halves: a marker's stack is deleted, so it is never a live stack's newest revision.
+    # Disjoint halves: a deleted stack has no newest revision, and an agent is owed a live
+    # stack's unassignment marker only while it is not associated with that stack.
     return sa.union_all(newest_revisions, owed_markers).order_by(sa.desc("sequence_id"))
+
+
+def _undone_since(applied_at: sa.ColumnElement[Any]) -> sa.Exists:
+    """The agent acknowledged an unassignment marker of the object's stack after applying it:
+    it removed the objects, so a re-associated agent is served the object again. Only markers
+    newer than the object qualify, a short scan of the live-revisions index."""
+    marker, ack = _d.alias("unassignment"), _e.alias("acknowledgement")
+    return sa.exists().where(
+        marker.c.stack_id == _d.c.stack_id,
+        marker.c.sequence_id > _d.c.sequence_id,
+        marker.c.deleted_at.is_(None),
+        marker.c.owed_only == sa.true(),
+        ack.c.agent_id == _agent,
+        ack.c.deployment_object_id == marker.c.id,
+        ack.c.status == sa.literal_column("'SUCCESS'"),
+        ack.c.deleted_at.is_(None),
+        ack.c.created_at > applied_at,
+    )
 
 
 _DIGEST_COLUMNS = (_d.c.id, _d.c.sequence_id, _d.c.yaml_checksum)
@@ -108,6 +134,16 @@ async def owe_marker(tx: Tx, marker_id: UUID, agent_ids: list[UUID], *, now: dat
                 {"agent_id": a, "deployment_object_id": marker_id, "created_at": now}
                 for a in agent_ids
             ],
+        )
+
+
+async def cancel_markers(tx: Tx, agent_id: UUID, stack_ids: Iterable[UUID]) -> None:
+    """The agent is associated with these stacks again: it no longer owes their markers."""
+    ids = list(stack_ids)
+    if ids:
+        markers = sa.select(_d.c.id).where(_d.c.stack_id.in_(ids), _d.c.is_deletion_marker)
+        await tx.execute(
+            _r.delete().where(_r.c.agent_id == agent_id, _r.c.deployment_object_id.in_(markers))
         )
 
 

@@ -40,6 +40,16 @@ async def associated_stacks(tx: Tx, agent_id: UUID) -> list[wire.Stack]:
     return [stacks.to_wire(row) for row in rows]
 
 
+async def associated_live_stack_ids(tx: Tx, agent_id: UUID) -> set[UUID]:
+    s = tables.stacks
+    rows = await tx.execute(
+        sa.select(s.c.id).where(
+            s.c.id.in_(associated_stack_ids(agent_id)), s.c.deleted_at.is_(None)
+        )
+    )
+    return {row.id for row in rows}
+
+
 async def is_associated(tx: Tx, agent_id: UUID, stack_id: UUID) -> bool:
     ids = associated_stack_ids(agent_id).subquery()
     row = (await tx.execute(sa.select(ids.c.stack_id).where(ids.c.stack_id == stack_id))).first()

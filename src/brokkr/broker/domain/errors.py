@@ -554,6 +554,15 @@ class ValidationTimedOut(Unavailable):
         super().__init__(message=message)
 
 
+class BrokerSchemaMissing(Unavailable):
+    code = "schema_missing"
+
+    def __init__(self) -> None:
+        super().__init__(
+            message="this database holds no Brokkr schema (is it the broker's database?)"
+        )
+
+
 class MigrationsPending(Unavailable):
     code = "migrations_pending"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 
 from brokkr.broker import db, private_files
-from brokkr.broker.domain import paks
+from brokkr.broker.domain import errors, paks
 from brokkr.broker.services.context import Context
 
 ADMIN_PAK_FILE = "admin.pak"
@@ -63,7 +63,11 @@ async def bootstrap(ctx: Context, *, admin_pak: str, admin_pak_hash: str) -> Boo
 
 
 async def rotate_pak(ctx: Context) -> paks.Pak:
-    """Replace the admin PAK; the old one stops working on every broker (D7)."""
+    """Replace the admin PAK; the old one stops working on every broker (D7). A database
+    without the broker's schema is refused: rotating there would hand out a key no broker
+    accepts."""
+    if await db.schema_version.current(ctx.database) is None:
+        raise errors.BrokerSchemaMissing()
     pak = paks.generate()
     async with ctx.work(None) as w:
         await db.locking.hold_for_transaction(w.tx, db.locking.BOOTSTRAP_LOCK)

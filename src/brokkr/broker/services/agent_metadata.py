@@ -6,6 +6,7 @@ from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
+from brokkr.broker.services import assignments
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -31,7 +32,8 @@ async def add_label(
     access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
-        label = await db.agent_metadata.labels.add(w.tx, agent_id, new.label)
+        async with assignments.of_agent(w, agent_id):
+            label = await db.agent_metadata.labels.add(w.tx, agent_id, new.label)
         await w.audit("agent.label_added", "agent", agent_id, {"label": new.label})
         await w.state_changed(agent_id)
     return label
@@ -41,8 +43,9 @@ async def remove_label(ctx: Context, *, caller: access.Caller, agent_id: UUID, l
     access.require_admin(caller)
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
-        if not await db.agent_metadata.labels.remove(w.tx, agent_id, label):
-            raise errors.AgentLabelNotFound(label)
+        async with assignments.of_agent(w, agent_id):
+            if not await db.agent_metadata.labels.remove(w.tx, agent_id, label):
+                raise errors.AgentLabelNotFound(label)
         await w.audit("agent.label_removed", "agent", agent_id, {"label": label})
         await w.state_changed(agent_id)
 
@@ -63,7 +66,8 @@ async def add_annotation(
     access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
-        annotation = await db.agent_metadata.annotations.add(w.tx, agent_id, new.key, new.value)
+        async with assignments.of_agent(w, agent_id):
+            annotation = await db.agent_metadata.annotations.add(w.tx, agent_id, new.key, new.value)
         await w.audit(
             "agent.annotation_added", "agent", agent_id, {"key": new.key, "value": new.value}
         )
@@ -77,7 +81,8 @@ async def remove_annotation(
     access.require_admin(caller)
     async with ctx.work(caller) as w:
         await _require_live_agent(w.tx, agent_id)
-        if not await db.agent_metadata.annotations.remove(w.tx, agent_id, key):
-            raise errors.AgentAnnotationNotFound(key)
+        async with assignments.of_agent(w, agent_id):
+            if not await db.agent_metadata.annotations.remove(w.tx, agent_id, key):
+                raise errors.AgentAnnotationNotFound(key)
         await w.audit("agent.annotation_removed", "agent", agent_id, {"key": key})
         await w.state_changed(agent_id)

@@ -137,3 +137,12 @@ async def rotate_pak(
         details = {"generator_name": generator.name, "pak_key_id": pak.key_id}
         await w.audit("pak.rotated", "generator", generator_id, details)
     return wire.CreateGeneratorResponse(generator=generator, pak=pak.plaintext)
+
+
+async def record_activity(ctx: Context, *, caller: access.Caller) -> None:
+    """The calling generator used its PAK now (``last_active_at``). Not audited: like agents'
+    heartbeats, it would fill the trail; the auth layer calls it at most once a minute."""
+    if caller.identity.id is None:
+        return
+    async with ctx.work(caller) as w:
+        await db.generators.record_activity(w.tx, caller.identity.id, now=w.now)

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
-from brokkr.broker.services import stacks
+from brokkr.broker.services import assignments, stacks
 from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import EVERYONE
 from brokkr.common import wire
@@ -40,7 +40,8 @@ async def add_label(
     access.require_same_id(new.stack_id, stack_id, errors.StackIdMismatch)
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
-        label = await db.stack_metadata.labels.add(w.tx, stack_id, new.label)
+        async with assignments.of_stack(w, stack_id):
+            label = await db.stack_metadata.labels.add(w.tx, stack_id, new.label)
         await w.audit("stack.label_added", "stack", stack_id, {"label": new.label})
         await w.state_changed(EVERYONE)
     return label
@@ -49,8 +50,9 @@ async def add_label(
 async def remove_label(ctx: Context, *, caller: access.Caller, stack_id: UUID, label: str) -> None:
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
-        if not await db.stack_metadata.labels.remove(w.tx, stack_id, label):
-            raise errors.StackLabelNotFound(label)
+        async with assignments.of_stack(w, stack_id):
+            if not await db.stack_metadata.labels.remove(w.tx, stack_id, label):
+                raise errors.StackLabelNotFound(label)
         await w.audit("stack.label_removed", "stack", stack_id, {"label": label})
         await w.state_changed(EVERYONE)
 
@@ -69,7 +71,8 @@ async def add_annotation(
     access.require_same_id(new.stack_id, stack_id, errors.StackIdMismatch)
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
-        annotation = await db.stack_metadata.annotations.add(w.tx, stack_id, new.key, new.value)
+        async with assignments.of_stack(w, stack_id):
+            annotation = await db.stack_metadata.annotations.add(w.tx, stack_id, new.key, new.value)
         await w.audit(
             "stack.annotation_added", "stack", stack_id, {"key": new.key, "value": new.value}
         )
@@ -82,7 +85,8 @@ async def remove_annotation(
 ) -> None:
     async with ctx.work(caller) as w:
         await stacks.owned(w.tx, caller, stack_id)
-        if not await db.stack_metadata.annotations.remove(w.tx, stack_id, key):
-            raise errors.StackAnnotationNotFound(key)
+        async with assignments.of_stack(w, stack_id):
+            if not await db.stack_metadata.annotations.remove(w.tx, stack_id, key):
+                raise errors.StackAnnotationNotFound(key)
         await w.audit("stack.annotation_removed", "stack", stack_id, {"key": key})
         await w.state_changed(EVERYONE)

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
-from brokkr.broker.services import stacks
+from brokkr.broker.services import assignments, stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -50,7 +50,8 @@ async def add_target(
     async with ctx.work(caller) as w:
         await _may_change_targets(w.tx, caller, new.stack_id)
         await _live_agent(w.tx, agent_id)
-        target = await db.targeting.add_target(w.tx, agent_id, new.stack_id)
+        async with assignments.of_agent(w, agent_id):
+            target = await db.targeting.add_target(w.tx, agent_id, new.stack_id)
         await w.audit("agent.target_added", "agent", agent_id, {"stack_id": str(new.stack_id)})
         await w.state_changed(agent_id)
     return target
@@ -61,8 +62,9 @@ async def remove_target(
 ) -> None:
     async with ctx.work(caller) as w:
         await _may_change_targets(w.tx, caller, stack_id, deleted_ok=True)
-        if not await db.targeting.remove_target(w.tx, agent_id, stack_id):
-            raise errors.AgentTargetNotFound(stack_id)
+        async with assignments.of_agent(w, agent_id):
+            if not await db.targeting.remove_target(w.tx, agent_id, stack_id):
+                raise errors.AgentTargetNotFound(stack_id)
         await w.audit("agent.target_removed", "agent", agent_id, {"stack_id": str(stack_id)})
         await w.state_changed(agent_id)
 
