@@ -134,12 +134,23 @@ class Connection:
         self._writer.write(raw)
         head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
-        at = head.lower().find(b"\r\ncontent-length:")
-        if at < 0:
-            # Litestar always sets Content-Length; anything else would need chunked parsing.
-            return status, head, b""
-        length = int(head[at + 17 : head.index(b"\r\n", at + 2)])
-        return status, head, await self._reader.readexactly(length)
+        length = header(head, b"content-length")
+        if length is not None:
+            return status, head, await self._reader.readexactly(int(length))
+        if (header(head, b"transfer-encoding") or "").lower() == "chunked":
+            # Target state is streamed (one object per chunk).
+            return status, head, await self._read_chunks()
+        return status, head, b""
+
+    async def _read_chunks(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self._reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append(await self._reader.readexactly(size))
+            await self._reader.readexactly(2)
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         status, _, body = await self.exchange(raw)
