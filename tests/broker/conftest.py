@@ -52,6 +52,10 @@ class Broker:
     async def reset(self) -> None:
         async with self.database.transaction() as tx:
             for table in (
+                tables.rendered_deployment_objects,
+                tables.template_labels,
+                tables.template_annotations,
+                tables.stack_templates,
                 tables.deletion_recipients,
                 tables.agent_events,
                 tables.agent_targets,

@@ -34,6 +34,8 @@ WITHOUT_OUTPUT = {
     ("agents", "targets", "remove"): "prints a confirmation; nothing is left to show",
     ("stacks", "labels", "remove"): "prints a confirmation; nothing is left to show",
     ("stacks", "annotations", "remove"): "prints a confirmation; nothing is left to show",
+    ("templates", "labels", "remove"): "prints a confirmation; nothing is left to show",
+    ("templates", "annotations", "remove"): "prints a confirmation; nothing is left to show",
 }
 
 

@@ -39,6 +39,8 @@ from brokkr.broker.api import (
     stack_metadata,
     stacks,
     targets,
+    template_metadata,
+    templates,
 )
 from brokkr.broker.api.observability import Observability
 from brokkr.broker.auth.authenticator import Authenticator
@@ -96,6 +98,8 @@ def create_app(
             stacks.router,
             stack_metadata.router,
             deployment_objects.router,
+            templates.router,
+            template_metadata.router,
             auth.router,
             audit_logs.router,
             config.router,

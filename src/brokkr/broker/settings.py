@@ -124,6 +124,17 @@ class LimitsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     audit_failures_per_minute_total: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 600
     # Addresses and key ids that rate limit remembers; the least recently seen are forgotten.
     audit_failure_sources: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    # Steps one template render may take (minijinja fuel; long strings cost more) before it is
+    # stopped (422): an endless loop must not hold a worker thread. A 40-line manifest uses ~500.
+    template_fuel: Annotated[int, msgspec.Meta(ge=1000, le=100_000_000)] = 1_000_000
+    # A render producing more than this (UTF-8 bytes) is refused (422); matches the largest
+    # deployment object accepted by default, which is what the output becomes.
+    template_max_output_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = (
+        2 * 1024 * 1024
+    )
+    # A template's content larger than this (UTF-8 bytes) is refused (413) before it is compiled:
+    # compiling costs time and memory, and real templates are a few KiB.
+    template_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

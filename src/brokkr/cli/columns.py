@@ -9,3 +9,4 @@ AUDIT = ("timestamp", "actor_type", "actor_id", "action", "resource_type", "reso
 LABEL = ("id", "label")
 ANNOTATION = ("id", "key", "value")
 TARGET = ("id", "agent_id", "stack_id")
+TEMPLATE = ("id", "name", "version", "generator_id", "checksum", "description")

@@ -1,4 +1,5 @@
-"""`brokkr deploy`: push manifests into a stack, and optionally wait for the clusters (CI)."""
+"""`brokkr deploy`: push manifests (or a rendered template) into a stack, and optionally wait
+for the clusters (CI)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from brokkr.cli import columns, output, session, stacks
+from brokkr.cli import columns, output, session, stacks, templates
 from brokkr.cli.output import Format, OutputOption, QuietOption
 from brokkr.client import BrokkrClient
 from brokkr.common import wire
@@ -68,16 +69,27 @@ def _checked(source: str, text: str) -> str:
 def deploy(
     ctx: typer.Context,
     stack: str = typer.Argument(..., help="Stack id or name."),
-    files: list[str] = typer.Option(
-        ..., "--file", "-f", help="Manifest file, directory of *.yaml, or - for stdin. Repeatable."
+    files: list[str] | None = typer.Option(
+        None, "--file", "-f", help="Manifest file, directory of *.yaml, or - for stdin. Repeatable."
     ),
+    template: str | None = typer.Option(
+        None,
+        "--template",
+        "-t",
+        help="Instead of -f: render this template (id or NAME[@VERSION], default newest).",
+    ),
+    params: list[str] | None = templates.ParamOption,
+    params_file: str | None = templates.ParamsFileOption,
     wait: bool = typer.Option(False, "--wait", help="Wait until every agent reached reports."),
     timeout: float = typer.Option(600.0, min=1, help="Seconds to wait with --wait."),
     interval: float = typer.Option(2.0, min=0.1, help="Seconds between polls with --wait."),
     output_format: Format = OutputOption,
     quiet: bool = QuietOption,
 ) -> None:
-    """Create a deployment object in STACK from manifests.
+    """Create a deployment object in STACK from manifests or from a template.
+
+    With --template the broker renders the template version with the parameters (--param,
+    --params-file), checks them against its schema and stores the result with its provenance.
 
     With --wait, follow the agents' events until every active agent the stack reaches has
     reported: exit 0 if all report SUCCESS, 1 if any reports FAILURE, 3 on timeout, 4 at once
@@ -85,13 +97,22 @@ def deploy(
 
     Example: brokkr deploy web -f k8s/ --wait --timeout 300
     """
-    content = read_manifests(files)
-    if not content.strip():
+    if (files is None) == (template is None):
+        raise typer.BadParameter("give either -f/--file or --template", param_hint="-f")
+    if template is None and (params or params_file):
+        raise typer.BadParameter("parameters need --template", param_hint="--param")
+    parameters = templates.parameters_of(params, params_file)
+    content = read_manifests(files or [])
+    if template is None and not content.strip():
         output.error("the manifests are empty")
         raise typer.Exit(2)
     with session.client(ctx) as brokkr:
         stack_id = stacks.stack_id_of(brokkr, stack)
-        created = brokkr.stacks.deploy(stack_id, content)
+        if template is None:
+            created = brokkr.stacks.deploy(stack_id, content)
+        else:
+            template_id = templates.template_of(brokkr, template).id
+            created = brokkr.templates.instantiate(stack_id, template_id, parameters)
         output.show(created, columns=columns.OBJECT, output=output_format, quiet=quiet)
         if wait:
             raise typer.Exit(

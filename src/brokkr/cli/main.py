@@ -22,6 +22,7 @@ from brokkr.cli import (
     profiles,
     session,
     stacks,
+    templates,
 )
 from brokkr.client import BrokkrClient
 from brokkr.common.settings import SettingsError
@@ -50,6 +51,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(agents.app, name="agents")
 app.add_typer(generators.app, name="generators")
 app.add_typer(stacks.app, name="stacks")
+app.add_typer(templates.app, name="templates")
 app.add_typer(objects.app, name="objects")
 app.add_typer(events.app, name="events")
 app.add_typer(audit.app, name="audit")

@@ -25,6 +25,7 @@ from brokkr.client.resources.auth import Auth, BlockingAuth
 from brokkr.client.resources.deployment_objects import BlockingDeploymentObjects, DeploymentObjects
 from brokkr.client.resources.generators import BlockingGenerators, Generators
 from brokkr.client.resources.stacks import BlockingStacks, Stacks
+from brokkr.client.resources.templates import BlockingTemplates, Templates
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -70,6 +71,7 @@ class AsyncBrokkrClient:
         self.agents = Agents(self._http)
         self.generators = Generators(self._http)
         self.stacks = Stacks(self._http)
+        self.templates = Templates(self._http)
         self.deployment_objects = DeploymentObjects(self._http)
         self.agent_events = AgentEvents(self._http)
         self.audit_logs = AuditLogs(self._http)
@@ -112,6 +114,7 @@ class BrokkrClient:
         self.agents = BlockingAgents(client.agents, loop)
         self.generators = BlockingGenerators(client.generators, loop)
         self.stacks = BlockingStacks(client.stacks, loop)
+        self.templates = BlockingTemplates(client.templates, loop)
         self.deployment_objects = BlockingDeploymentObjects(client.deployment_objects, loop)
         self.agent_events = BlockingAgentEvents(client.agent_events, loop)
         self.audit_logs = BlockingAuditLogs(client.audit_logs, loop)

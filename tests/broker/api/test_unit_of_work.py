@@ -123,6 +123,39 @@ async def annotate_stack(w: World) -> None:
     await w.ok("POST", f"/stacks/{w.stack_id}/annotations", json={"key": "tier", "value": "web"})
 
 
+TEMPLATE = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n"
+
+
+async def with_template(w: World) -> None:
+    """A system template "tpl" carrying a label and an annotation."""
+    body = {"name": "tpl", "template_content": TEMPLATE, "parameters_schema": "{}"}
+    await w.ok("POST", "/templates", json=body)
+    template_id = await find_template(w)
+    await w.ok("POST", f"/templates/{template_id}/labels", json="env:prod")
+    await w.ok("POST", f"/templates/{template_id}/annotations", json={"key": "k", "value": "v"})
+
+
+async def with_instantiable_template(w: World) -> None:
+    await associate_by_target(w)
+    body = {"name": "tpl", "template_content": TEMPLATE, "parameters_schema": "{}"}
+    await w.ok("POST", "/templates", json=body)
+
+
+async def find_template(w: World) -> str:
+    found = await w.send("GET", "/templates")
+    template_id: str = next(t["id"] for t in found.json() if t["name"] == "tpl")
+    return template_id
+
+
+async def on_template(w: World, method: str, suffix: str = "", json: Any = None) -> httpx.Response:
+    return await w.send(method, f"/templates/{await find_template(w)}{suffix}", json=json)
+
+
+async def instantiate(w: World) -> httpx.Response:
+    body = {"template_id": await find_template(w), "parameters": {"name": "rendered"}}
+    return await w.send("POST", f"/stacks/{w.stack_id}/deployment-objects/from-template", json=body)
+
+
 @dataclass(frozen=True)
 class Case:
     method: str
@@ -336,6 +369,77 @@ CASES = [
         "/api/v1/admin/config/reload",
         "config.reloaded",
         lambda w: w.send("POST", "/admin/config/reload"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/templates",
+        "template.created",
+        lambda w: w.send(
+            "POST",
+            "/templates",
+            json={"name": "t", "template_content": "a: 1\n", "parameters_schema": "{}"},
+            pak=w.generator_pak,
+        ),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/templates/{id:uuid}",
+        "template.updated",
+        lambda w: on_template(
+            w, "PUT", json={"template_content": "a: 2\n", "parameters_schema": "{}"}
+        ),
+        given=with_template,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/templates/{id:uuid}",
+        "template.deleted",
+        lambda w: on_template(w, "DELETE"),
+        given=with_template,
+    ),
+    Case(
+        "POST",
+        "/api/v1/templates/{id:uuid}/labels",
+        "template.label_added",
+        lambda w: on_template(w, "POST", "/labels", json="tier:web"),
+        given=with_template,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/templates/{id:uuid}/labels/{label:path}",
+        "template.label_removed",
+        lambda w: on_template(w, "DELETE", "/labels/env:prod"),
+        given=with_template,
+    ),
+    Case(
+        "POST",
+        "/api/v1/templates/{id:uuid}/annotations",
+        "template.annotation_added",
+        lambda w: on_template(w, "POST", "/annotations", json={"key": "k2", "value": "v"}),
+        given=with_template,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/templates/{id:uuid}/annotations/{key:path}",
+        "template.annotation_removed",
+        lambda w: on_template(w, "DELETE", "/annotations/k"),
+        given=with_template,
+    ),
+    # Renders without storing anything: a read that is a POST because it carries parameters.
+    Case(
+        "POST",
+        "/api/v1/templates/{id:uuid}/render",
+        None,
+        lambda w: on_template(w, "POST", "/render", json={"parameters": {"name": "x"}}),
+        given=with_template,
+    ),
+    Case(
+        "POST",
+        "/api/v1/stacks/{stack_id:uuid}/deployment-objects/from-template",
+        "deployment.created",
+        instantiate,
+        given=with_instantiable_template,
+        changes=True,
     ),
     # Verifies a key and changes nothing: a read that happens to be a POST in the contract.
     Case(

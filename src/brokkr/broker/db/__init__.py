@@ -20,6 +20,7 @@ from brokkr.broker.db import (  # noqa: I001 - the engine must load before the q
     stacks,
     target_state,
     targeting,
+    templates,
 )
 from brokkr.broker.db.engine import Database, Timeouts, Tx, create
 
@@ -46,4 +47,5 @@ __all__ = [
     "stacks",
     "target_state",
     "targeting",
+    "templates",
 ]

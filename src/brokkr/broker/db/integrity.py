@@ -28,6 +28,8 @@ _CONFLICTS: dict[str, Callable[[Mapping[str, Any]], errors.Conflict]] = {
     "unique_agent_annotation_key": lambda row: errors.AgentAnnotationExists(row["key"]),
     "unique_stack_annotation_key": lambda row: errors.StackAnnotationExists(row["key"]),
     "unique_agent_stack": lambda row: errors.AgentTargetExists(row["stack_id"]),
+    "unique_template_label": lambda row: errors.TemplateLabelExists(row["label"]),
+    "unique_template_annotation_key": lambda row: errors.TemplateAnnotationExists(row["key"]),
 }
 
 # PostgreSQL's character_not_in_repertoire.

@@ -292,3 +292,77 @@ event_outbox = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_event_outbox_created_at", "created_at"),
 )
+
+# One row per template version; a family is (generator_id, name), generator_id null for system
+# templates. Rows are never changed but for soft deletion: an update inserts the next version.
+stack_templates = sa.Table(
+    "stack_templates",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column(
+        "generator_id", sa.Uuid, sa.ForeignKey("generators.id", ondelete="RESTRICT"), nullable=True
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("template_content", sa.Text, nullable=False),
+    sa.Column("parameters_schema", sa.Text, nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=False),
+    # Versions are assigned under a per-family lock; this is the backstop for generator families
+    # (a null generator_id is distinct from every other, so system families rely on the lock).
+    _live_unique("unique_template_version", "generator_id", "name", "version"),
+    sa.Index("ix_stack_templates_family", "name", "generator_id"),
+)
+template_labels = sa.Table(
+    "template_labels",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "template_id",
+        sa.Uuid,
+        sa.ForeignKey("stack_templates.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("template_id", "label", name="unique_template_label"),
+)
+template_annotations = sa.Table(
+    "template_annotations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "template_id",
+        sa.Uuid,
+        sa.ForeignKey("stack_templates.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("template_id", "key", name="unique_template_annotation_key"),
+)
+# Provenance: the template version and parameters a deployment object was rendered from.
+rendered_deployment_objects = sa.Table(
+    "rendered_deployment_objects",
+    metadata,
+    sa.Column(
+        "deployment_object_id",
+        sa.Uuid,
+        sa.ForeignKey("deployment_objects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "template_id",
+        sa.Uuid,
+        sa.ForeignKey("stack_templates.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    sa.Column("template_version", sa.Integer, nullable=False),
+    # Compact JSON with sorted keys, kept as text so both databases return it byte for byte.
+    sa.Column("template_parameters", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_rendered_deployment_objects_template", "template_id"),
+)

@@ -136,6 +136,17 @@ class NameAndClusterRequired(BadRequest):
     text = "query parameters name and cluster_name are both required"
 
 
+class InvalidParameters(BadRequest):
+    """Template parameters that break the template's schema: every violation, each as
+    ``"<JSON pointer>: <message>"`` (just the message at the root), as the reference lists them."""
+
+    code = "invalid_parameters"
+
+    def __init__(self, violations: list[str]) -> None:
+        details = {"validation_errors": violations}
+        super().__init__(message="invalid parameters", details=details)
+
+
 # 401
 
 
@@ -241,6 +252,21 @@ class StacksListDenied(Forbidden):
             super().__init__(message="a generator lists only its own stacks")
 
 
+class TemplatesNotAccessible(Forbidden):
+    code = "templates_not_accessible"
+    text = "only admins and generators may list or create templates"
+
+
+class TemplateNotOwned(Forbidden):
+    """A generator may read and instantiate a system template but never change it (D8)."""
+
+    code = "template_not_owned"
+
+    def __init__(self, template_id: UUID) -> None:
+        message = "only an admin may change a system template"
+        super().__init__(message=message, details={"id": str(template_id)})
+
+
 # 404
 
 
@@ -276,6 +302,20 @@ class StackNotFound(NotFound):
 class StackNotOwned(StackNotFound):
     """A stack the caller may not see answers exactly like a missing one, so stack ids are no
     existence oracle (D8); it is still a denial for the audit trail."""
+
+    denial = True
+
+
+class TemplateNotFound(NotFound):
+    code = "template_not_found"
+
+    def __init__(self, template_id: UUID) -> None:
+        super().__init__(message="template not found", details={"id": str(template_id)})
+
+
+class TemplateNotAccessible(TemplateNotFound):
+    """Another generator's template answers exactly like a missing one (D8, D9); still a
+    denial for the audit trail."""
 
     denial = True
 
@@ -322,6 +362,29 @@ class StackAnnotationNotFound(NotFound):
     def __init__(self, key: str) -> None:
         message = "the stack has no annotation with this key"
         super().__init__(message=message, details={"key": key})
+
+
+class TemplateLabelNotFound(NotFound):
+    code = "template_label_not_found"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(message="the template has no such label", details={"label": label})
+
+
+class TemplateAnnotationNotFound(NotFound):
+    code = "template_annotation_not_found"
+
+    def __init__(self, key: str) -> None:
+        message = "the template has no annotation with this key"
+        super().__init__(message=message, details={"key": key})
+
+
+class ProvenanceNotFound(NotFound):
+    code = "provenance_not_found"
+
+    def __init__(self, object_id: UUID) -> None:
+        message = "the deployment object was not rendered from a template"
+        super().__init__(message=message, details={"id": str(object_id)})
 
 
 class AgentTargetNotFound(NotFound):
@@ -389,6 +452,21 @@ class StackAnnotationExists(Conflict):
         super().__init__(message=message, details={"key": key})
 
 
+class TemplateLabelExists(Conflict):
+    code = "template_label_exists"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(message="the template already has this label", details={"label": label})
+
+
+class TemplateAnnotationExists(Conflict):
+    code = "template_annotation_exists"
+
+    def __init__(self, key: str) -> None:
+        message = "the template already has an annotation with this key"
+        super().__init__(message=message, details={"key": key})
+
+
 class AgentTargetExists(Conflict):
     code = "agent_target_exists"
 
@@ -417,6 +495,15 @@ class DeploymentObjectTooLarge(PayloadTooLarge):
     def __init__(self, limit_bytes: int) -> None:
         message = f"yaml_content is larger than the limit of {limit_bytes} bytes"
         details = {"field": "yaml_content", "limit_bytes": limit_bytes}
+        super().__init__(message=message, details=details)
+
+
+class TemplateTooLarge(PayloadTooLarge):
+    code = "template_too_large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        message = f"template_content is larger than the limit of {limit_bytes} bytes"
+        details = {"field": "template_content", "limit_bytes": limit_bytes}
         super().__init__(message=message, details=details)
 
 
@@ -517,6 +604,73 @@ class YamlLimitExceeded(Unprocessable):
     def __init__(self, limit: str, problem: str, *, document: int) -> None:
         details = {"field": "yaml_content", "document": document, "limit": limit}
         super().__init__(message=f"document {document}: {problem}", details=details)
+
+
+class TemplateSyntaxInvalid(Unprocessable):
+    """Template content that does not compile; ``line`` and ``column`` are 1-based."""
+
+    code = "invalid_template_syntax"
+
+    def __init__(self, problem: str, *, line: int, column: int) -> None:
+        details = {"field": "template_content", "line": line, "column": column}
+        super().__init__(message=f"Invalid Tera syntax: {problem}", details=details)
+
+
+class TemplateRenderFailed(Unprocessable):
+    """Rendering stopped on an error of the template or its parameters (an undefined variable,
+    a filter given the wrong kind of value, ``throw``); ``line`` is 1-based."""
+
+    code = "template_render_failed"
+
+    def __init__(self, problem: str, *, line: int | None) -> None:
+        super().__init__(message=f"Template rendering failed: {problem}", details={"line": line})
+
+
+class TemplateFuelExhausted(Unprocessable):
+    code = "template_fuel_exhausted"
+
+    def __init__(self, fuel: int) -> None:
+        message = f"rendering took more than {fuel} steps (an endless or too long loop?)"
+        super().__init__(message=message, details={"fuel": fuel})
+
+
+class TemplateOutputTooLarge(Unprocessable):
+    code = "template_output_too_large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        message = f"the rendered output is larger than {limit_bytes} bytes"
+        super().__init__(message=message, details={"max_bytes": limit_bytes})
+
+
+class ParametersSchemaInvalid(Unprocessable):
+    """A parameter schema that is not a JSON Schema, or that refers to a document outside itself
+    (never fetched: D9); ``pointer`` locates the problem in the schema."""
+
+    code = "invalid_parameters_schema"
+
+    def __init__(self, problem: str, *, pointer: str = "") -> None:
+        details = {"field": "parameters_schema", "pointer": pointer}
+        super().__init__(message=f"Invalid JSON Schema: {problem}", details=details)
+
+
+class TemplateStackMismatch(Unprocessable):
+    """The template's labels and annotations are not all on the stack (api-core §10.4)."""
+
+    code = "template_stack_mismatch"
+
+    def __init__(self, missing_labels: list[str], missing_annotations: list[list[str]]) -> None:
+        details = {"missing_labels": missing_labels, "missing_annotations": missing_annotations}
+        super().__init__(message="template labels do not match stack", details=details)
+
+
+class ParametersSchemaNotJson(Unprocessable):
+    """``parameters_schema`` is a JSON object sent as a string; this one does not decode as one."""
+
+    code = "invalid_parameters_schema"
+
+    def __init__(self, reason: str) -> None:
+        message = f"Invalid JSON: parameters_schema is not a JSON object: {reason}"
+        super().__init__(message=message, details={"field": "parameters_schema"})
 
 
 class ConstraintViolation(Unprocessable):

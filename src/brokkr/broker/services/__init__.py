@@ -17,6 +17,8 @@ from brokkr.broker.services import (
     stacks,
     target_state,
     targets,
+    template_metadata,
+    templates,
 )
 
 __all__ = [
@@ -34,4 +36,6 @@ __all__ = [
     "stacks",
     "target_state",
     "targets",
+    "template_metadata",
+    "templates",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from brokkr.broker import db
 from brokkr.broker.caches.objects import ObjectCache
 from brokkr.broker.caches.state_versions import StateVersions
+from brokkr.broker.caches.templates import TemplateCache
 from brokkr.broker.domain import access, audit
 from brokkr.broker.services.work import Work, unit_of_work
 from brokkr.broker.settings import LiveSettings, Settings
@@ -29,6 +30,8 @@ class Context:
     # Target-state ETags this process may trust; told of every change after its commit.
     versions: StateVersions = field(default_factory=StateVersions)
     objects: ObjectCache = field(default_factory=ObjectCache)
+    # Compiled templates and parameter validators, by template version.
+    templates: TemplateCache = field(default_factory=TemplateCache)
     now: Callable[[], datetime] = field(default=utc_now)
     settings: LiveSettings = field(default_factory=lambda: LiveSettings(Settings()))
     # How often failures are audited, and what to tell (a metric) of those that are not.

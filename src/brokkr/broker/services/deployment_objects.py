@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors, manifests, paging
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
-from brokkr.broker.services.work import EVERYONE
+from brokkr.broker.services.work import EVERYONE, Work
 from brokkr.common import wire, yaml_guard
 
 MAX_LIST_LIMIT = 1000
@@ -36,34 +38,50 @@ async def create(
         # Who may write comes first: a foreign caller learns nothing about content rules.
         async with ctx.database.read() as tx:
             await stacks.owned(tx, caller, stack_id)
-        await _validate(ctx, content)
+        await validate(ctx, content)
     async with ctx.work(caller) as w:
         # Again under the row lock: the stack may have been deleted while the content was parsed.
         await stacks.owned(w.tx, caller, stack_id, for_update=True)
-        created = await db.deployment_objects.insert(
-            w.tx,
-            stack_id=stack_id,
-            yaml_content=content,
-            yaml_checksum=manifests.checksum(content),
-            is_deletion_marker=request.is_deletion_marker,
-            now=w.now,
+        return await store(
+            w, stack_id=stack_id, content=content, is_deletion_marker=request.is_deletion_marker
         )
-        await w.audit(
-            "deployment.created",
-            "deployment_object",
-            created.id,
-            {
-                "stack_id": str(stack_id),
-                "sequence_id": created.sequence_id,
-                "yaml_checksum": created.yaml_checksum,
-                "is_deletion_marker": created.is_deletion_marker,
-            },
-        )
-        await w.state_changed(EVERYONE)
+
+
+async def store(
+    w: Work,
+    *,
+    stack_id: UUID,
+    content: str,
+    is_deletion_marker: bool,
+    origin: Mapping[str, Any] | None = None,
+) -> wire.DeploymentObject:
+    """Insert validated ``content`` as the stack's newest revision, audited (with ``origin``, what
+    it was made from) and announced to every agent, in the caller's unit of work."""
+    created = await db.deployment_objects.insert(
+        w.tx,
+        stack_id=stack_id,
+        yaml_content=content,
+        yaml_checksum=manifests.checksum(content),
+        is_deletion_marker=is_deletion_marker,
+        now=w.now,
+    )
+    await w.audit(
+        "deployment.created",
+        "deployment_object",
+        created.id,
+        {
+            "stack_id": str(stack_id),
+            "sequence_id": created.sequence_id,
+            "yaml_checksum": created.yaml_checksum,
+            "is_deletion_marker": created.is_deletion_marker,
+            **(origin or {}),
+        },
+    )
+    await w.state_changed(EVERYONE)
     return created
 
 
-async def _validate(ctx: Context, content: str) -> None:
+async def validate(ctx: Context, content: str) -> None:
     """``manifests.validate`` in a worker thread, within the limits in force now."""
     limits = ctx.settings.current.limits
     manifests.check_size(content, limit_bytes=limits.max_deployment_object_bytes)

@@ -1,4 +1,4 @@
-"""/deployment-objects/{id}."""
+"""/deployment-objects/{id} and its template provenance."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ class DeploymentObjects:
             "GET", f"/api/v1/deployment-objects/{object_id}", wire.DeploymentObject
         )
 
+    async def provenance(self, object_id: UUID) -> wire.TemplateProvenance:
+        """The template version and parameters the object was rendered from (an extension of
+        the broker); NotFound when the object was pushed as YAML, not instantiated."""
+        return await self._http.call(
+            "GET", f"/api/v1/deployment-objects/{object_id}/provenance", wire.TemplateProvenance
+        )
+
 
 class BlockingDeploymentObjects(Blocking[DeploymentObjects]):
     get = blocking(DeploymentObjects.get)
+    provenance = blocking(DeploymentObjects.provenance)

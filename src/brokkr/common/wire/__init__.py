@@ -34,6 +34,19 @@ from brokkr.common.wire.stacks import (
     StackUpdate,
 )
 from brokkr.common.wire.targets import AgentTarget, NewAgentTarget
+from brokkr.common.wire.templates import (
+    CreateTemplateRequest,
+    NewTemplateAnnotation,
+    NewTemplateLabel,
+    StackTemplate,
+    TemplateAnnotation,
+    TemplateInstantiationRequest,
+    TemplateLabel,
+    TemplateProvenance,
+    TemplateRenderRequest,
+    TemplateRenderResult,
+    UpdateTemplateRequest,
+)
 from brokkr.common.wire.types import fit_event_message
 
 __all__ = [
@@ -52,6 +65,7 @@ __all__ = [
     "CreateAgentResponse",
     "CreateDeploymentObjectRequest",
     "CreateGeneratorResponse",
+    "CreateTemplateRequest",
     "DeploymentObject",
     "ErrorBody",
     "EventStatus",
@@ -66,10 +80,20 @@ __all__ = [
     "NewStack",
     "NewStackAnnotation",
     "NewStackLabel",
+    "NewTemplateAnnotation",
+    "NewTemplateLabel",
     "RotateAgentPakResponse",
     "Stack",
     "StackAnnotation",
     "StackLabel",
+    "StackTemplate",
     "StackUpdate",
+    "TemplateAnnotation",
+    "TemplateInstantiationRequest",
+    "TemplateLabel",
+    "TemplateProvenance",
+    "TemplateRenderRequest",
+    "TemplateRenderResult",
+    "UpdateTemplateRequest",
     "fit_event_message",
 ]
