@@ -6,12 +6,14 @@ tables are emptied between tests because services really commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import sqlalchemy as sa
 from litestar import Litestar
@@ -168,3 +170,17 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+@contextmanager
+def limits(api: Api, **changed: Any) -> Iterator[None]:
+    """Swap the limits in force, as a config reload does, for the duration of the block."""
+    live = api.broker.app.state.ctx.settings
+    before = live.current
+    live.current = msgspec.structs.replace(
+        before, limits=msgspec.structs.replace(before.limits, **changed)
+    )
+    try:
+        yield
+    finally:
+        live.current = before

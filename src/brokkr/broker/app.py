@@ -194,6 +194,7 @@ class Runtime:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.retention.stop()
         await self._listener.stop()
+        self._ctx.renderer.close()
         await self._ctx.database.dispose()
 
 

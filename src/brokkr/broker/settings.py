@@ -132,6 +132,13 @@ class LimitsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     template_max_output_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = (
         2 * 1024 * 1024
     )
+    # Templates render in a worker process (brokkr.broker.sandbox): one render that runs longer
+    # is a 422 and the worker is replaced; its address space is capped at this many bytes
+    # (applied when the next worker starts).
+    template_render_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    template_render_memory_bytes: Annotated[
+        int, msgspec.Meta(ge=256 * 1024 * 1024, le=64 * 1024 * 1024 * 1024)
+    ] = 1024 * 1024 * 1024
     # A template's content larger than this (UTF-8 bytes) is refused (413) before it is compiled:
     # compiling costs time and memory, and real templates are a few KiB.
     template_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024

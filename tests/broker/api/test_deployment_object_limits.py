@@ -17,20 +17,17 @@ import asyncio
 import logging
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from textwrap import indent
 from types import FrameType
 from typing import Any
 
-import msgspec
 import pytest
 
 from brokkr.broker.db import tables
 from brokkr.common import yaml_guard
 from tests.broker.api.test_deployment_objects import CONFIGMAP, create_stack, objects_path
-from tests.broker.conftest import Api, assert_error, auth
+from tests.broker.conftest import Api, assert_error, auth, limits
 from tests.common.test_yaml_guard import laughs, nested
 
 YAML = "application/yaml"
@@ -50,20 +47,6 @@ def big_configmaps(size: int) -> str:
         documents.append(document + "data:\n" + one)
         total += len(documents[-1])
     return "".join(documents)
-
-
-@contextmanager
-def limits(api: Api, **changed: Any) -> Iterator[None]:
-    """Swap the limits in force, as a config reload does, for the duration of the block."""
-    live = api.broker.app.state.ctx.settings
-    before = live.current
-    live.current = msgspec.structs.replace(
-        before, limits=msgspec.structs.replace(before.limits, **changed)
-    )
-    try:
-        yield
-    finally:
-        live.current = before
 
 
 async def upload(api: Api, pak: str, stack_id: str, content: str, *, raw: bool = False) -> Any:

@@ -15,13 +15,14 @@ pushed object.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from brokkr.broker.db import tables
 from tests.broker.api.templating import ROLES, World, make_world
-from tests.broker.conftest import Api, assert_error, auth
+from tests.broker.conftest import Api, assert_error, auth, limits
 
 PARAMS = {"name": "app", "replicas": 3}
 
@@ -232,3 +233,38 @@ async def test_instantiation_changes_the_target_state(api: Api) -> None:
     )
     assert after.status_code == 200
     assert [o["id"] for o in after.json()] == [created["id"]]
+
+
+# Lists doubled by `+` cost minijinja no fuel; printing 2^27 items took 48 s and 2.4 GB when
+# templates rendered inside the broker's own process.
+DOUBLING = '{% set s = ["x"] * 1000 %}' + "{% set s = s + s %}" * 17 + "a: {{ s }}\n"
+
+
+@pytest.mark.parametrize(
+    ("changed", "code"),
+    [
+        ({"template_render_timeout_seconds": 1.0}, "template_render_timeout"),
+        ({"template_render_memory_bytes": 256 * 1024 * 1024}, "template_memory_exceeded"),
+    ],
+)
+async def test_a_template_that_runs_away_is_stopped_in_its_worker(
+    api: Api, changed: dict[str, Any], code: str
+) -> None:
+    w = await make_world(api)
+    created = await w.send(
+        "owner",
+        "POST",
+        "/templates",
+        json={"name": "doubling", "template_content": DOUBLING, "parameters_schema": "{}"},
+    )
+    assert created.status_code == 201, created.text
+    with limits(api, **({"template_render_timeout_seconds": 30.0} | changed)):
+        path = f"/templates/{created.json()['id']}/render"
+        render = w.send("owner", "POST", path, json={"parameters": {}})
+        task = asyncio.create_task(render)
+        # The broker answers while the worker struggles.
+        assert (await api.client.get("/healthz")).status_code == 200
+        assert_error(await task, 422, code)
+    # A fresh worker renders the next template.
+    template = await w.template("owner")
+    assert (await instantiate(w, "owner", template["id"], PARAMS)).status_code == 201

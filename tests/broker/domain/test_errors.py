@@ -4,6 +4,7 @@ renaming or moving one to another status must show up here as a deliberate chang
 from __future__ import annotations
 
 import inspect
+import pickle
 import uuid
 
 from brokkr.broker.domain import errors
@@ -70,6 +71,8 @@ CODES: dict[type[errors.BrokerError], tuple[int, str]] = {
     errors.RequestTimedOut: (408, "request_timeout"),
     errors.UnsupportedContentType: (415, "unsupported_media_type"),
     errors.ValidationFailed: (422, "validation_failed"),
+    errors.TemplateRenderTimedOut: (422, "template_render_timeout"),
+    errors.TemplateMemoryExceeded: (422, "template_memory_exceeded"),
     errors.NestingTooDeep: (422, "nesting_too_deep"),
     errors.GeneratorNameReserved: (422, "generator_name_reserved"),
     errors.GeneratorIdRequired: (422, "validation_failed"),
@@ -141,3 +144,20 @@ def test_bodies_are_built_from_the_facts() -> None:
     invalid = errors.InvalidDeploymentObject("is not a mapping", document=2)
     assert invalid.message == "document 2: is not a mapping"
     assert invalid.details == {"field": "yaml_content", "document": 2}
+
+
+def test_errors_cross_a_process_boundary_unchanged() -> None:
+    """Template errors are raised in the render worker and re-raised in the broker."""
+    for error in (
+        errors.TemplateSyntaxInvalid("unexpected end", line=3, column=7),
+        errors.InvalidParameters(["/replicas: 0 is less than 1"]),
+        errors.TemplateRenderTimedOut(5.0),
+    ):
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert type(copy) is type(error)
+        assert (copy.status, copy.code, copy.message, copy.details) == (
+            error.status,
+            error.code,
+            error.message,
+            error.details,
+        )

@@ -33,6 +33,17 @@ class BrokerError(Exception):
         self.details = details
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in the template worker process and re-raised here: rebuilt from what it says,
+        # not by calling a constructor that takes other arguments.
+        return (_restore, (type(self), self.message, self.details))
+
+
+def _restore(kind: type[BrokerError], message: str, details: dict[str, Any] | None) -> BrokerError:
+    error = kind.__new__(kind)
+    BrokerError.__init__(error, message=message, details=details)
+    return error
+
 
 class BadRequest(BrokerError):
     status = 400
@@ -496,6 +507,19 @@ class DeploymentObjectTooLarge(PayloadTooLarge):
         message = f"yaml_content is larger than the limit of {limit_bytes} bytes"
         details = {"field": "yaml_content", "limit_bytes": limit_bytes}
         super().__init__(message=message, details=details)
+
+
+class TemplateRenderTimedOut(Unprocessable):
+    code = "template_render_timeout"
+
+    def __init__(self, timeout_seconds: float) -> None:
+        message = f"the template did not render within {timeout_seconds:g} s"
+        super().__init__(message=message, details={"timeout_seconds": timeout_seconds})
+
+
+class TemplateMemoryExceeded(Unprocessable):
+    code = "template_memory_exceeded"
+    text = "the template needed more memory than a render may use"
 
 
 class TemplateTooLarge(PayloadTooLarge):

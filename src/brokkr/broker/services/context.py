@@ -11,8 +11,8 @@ from pathlib import Path
 from brokkr.broker import db
 from brokkr.broker.caches.objects import ObjectCache
 from brokkr.broker.caches.state_versions import StateVersions
-from brokkr.broker.caches.templates import TemplateCache
 from brokkr.broker.domain import access, audit
+from brokkr.broker.sandbox import Renderer
 from brokkr.broker.services.work import Work, unit_of_work
 from brokkr.broker.settings import LiveSettings, Settings
 
@@ -30,8 +30,8 @@ class Context:
     # Target-state ETags this process may trust; told of every change after its commit.
     versions: StateVersions = field(default_factory=StateVersions)
     objects: ObjectCache = field(default_factory=ObjectCache)
-    # Compiled templates and parameter validators, by template version.
-    templates: TemplateCache = field(default_factory=TemplateCache)
+    # Validates template parameters and renders templates in a worker process.
+    renderer: Renderer = field(default_factory=Renderer)
     now: Callable[[], datetime] = field(default=utc_now)
     settings: LiveSettings = field(default_factory=lambda: LiveSettings(Settings()))
     # How often failures are audited, and what to tell (a metric) of those that are not.

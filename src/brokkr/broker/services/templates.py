@@ -9,14 +9,12 @@ existence oracle). Who may change one: admins, and a generator its own. Agents n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
-from brokkr.broker import db
-from brokkr.broker.caches.templates import Prepared
+from brokkr.broker import db, sandbox
 from brokkr.broker.domain import access, errors, manifests, paging, parameter_schemas, templating
 from brokkr.broker.services import deployment_objects, stacks
 from brokkr.broker.services.context import Context
@@ -60,48 +58,47 @@ async def modifiable(
     raise errors.TemplateNotAccessible(template_id)
 
 
-def _compile(content: str, schema_text: str) -> Prepared:
+def _check(content: str, schema_text: str) -> dict[str, Any]:
     """Both halves of a version checked as create and update require: 422s that name the
-    problem (line and column for the content)."""
+    problem (line and column for the content). Returns the schema."""
     try:
         schema = msgspec.json.decode(schema_text)
     except msgspec.DecodeError as exc:
         raise errors.ParametersSchemaNotJson(str(exc)) from exc
     if not isinstance(schema, dict):
         raise errors.ParametersSchemaNotJson(f"found {type(schema).__name__}")
-    return Prepared(templating.compile(content), parameter_schemas.compile_schema(schema))
+    templating.compile(content)
+    parameter_schemas.compile_schema(schema)
+    return schema
 
 
-async def _prepare_new(ctx: Context, content: str, schema_text: str) -> Prepared:
+async def _check_new(ctx: Context, content: str, schema_text: str) -> None:
     """Refuse an oversized template before any work, then compile off the event loop."""
     limit = ctx.settings.current.limits.template_max_bytes
     if len(content) > limit or len(content.encode("utf-8", "surrogatepass")) > limit:
         raise errors.TemplateTooLarge(limit)
-    return await asyncio.to_thread(_compile, content, schema_text)
+    await asyncio.to_thread(_check, content, schema_text)
 
 
-async def _prepared(ctx: Context, template: wire.StackTemplate) -> Prepared:
-    """The version compiled, from the cache when this process compiled it before."""
-    found = ctx.templates.get(template.id)
-    if found is None:
-        found = await asyncio.to_thread(
-            _compile, template.template_content, template.parameters_schema
-        )
-        ctx.templates.put(template.id, found)
-    return found
-
-
-async def _render(ctx: Context, prepared: Prepared, parameters: Any) -> str:
+async def _render(ctx: Context, template: wire.StackTemplate, parameters: Any) -> str:
     """Parameters validated against the schema (every violation listed), then rendered within
-    the limits in force now: a JSON object's keys are the context, anything else renders with
-    none (api-core §10.6)."""
-    parameter_schemas.validate(prepared.schema, parameters)
-    settings = ctx.settings.current.limits
-    limits = templating.RenderLimits(
-        fuel=settings.template_fuel, max_output_bytes=settings.template_max_output_bytes
+    the limits in force now, in the sandbox worker: a JSON object's keys are the context,
+    anything else renders with none (api-core §10.6)."""
+    limits = ctx.settings.current.limits
+    version = sandbox.Version(
+        id=template.id,
+        content=template.template_content,
+        schema=msgspec.json.decode(template.parameters_schema),
     )
-    context: Mapping[str, Any] = parameters if isinstance(parameters, dict) else {}
-    return await asyncio.to_thread(templating.render, prepared.template, context, limits)
+    return await ctx.renderer.render(
+        version,
+        parameters,
+        limits=templating.RenderLimits(
+            fuel=limits.template_fuel, max_output_bytes=limits.template_max_output_bytes
+        ),
+        timeout_seconds=limits.template_render_timeout_seconds,
+        memory_bytes=limits.template_render_memory_bytes,
+    )
 
 
 async def create(
@@ -110,7 +107,7 @@ async def create(
     """Version 1 of a new family, or the next version of an existing one. An admin creates
     system templates, a generator its own."""
     _require_template_role(caller)
-    prepared = await _prepare_new(ctx, new.template_content, new.parameters_schema)
+    await _check_new(ctx, new.template_content, new.parameters_schema)
     async with ctx.work(caller) as w:
         template = await db.templates.insert_next_version(
             w.tx,
@@ -124,7 +121,6 @@ async def create(
         )
         details = {"name": template.name, "version": template.version}
         await w.audit("template.created", "template", template.id, details)
-    ctx.templates.put(template.id, prepared)
     return template
 
 
@@ -154,7 +150,7 @@ async def update(
     # Who may write comes first: a foreign caller learns nothing about content rules.
     async with ctx.database.read() as tx:
         await modifiable(tx, caller, template_id)
-    prepared = await _prepare_new(ctx, update.template_content, update.parameters_schema)
+    await _check_new(ctx, update.template_content, update.parameters_schema)
     async with ctx.work(caller) as w:
         current = await modifiable(w.tx, caller, template_id, for_update=True)
         description = current.description if update.description is None else update.description
@@ -173,7 +169,6 @@ async def update(
         )
         details = {"name": template.name, "version": template.version, "from_id": str(current.id)}
         await w.audit("template.updated", "template", template.id, details)
-    ctx.templates.put(template.id, prepared)
     return template
 
 
@@ -193,7 +188,7 @@ async def render(
     accepted as a deployment object; stores nothing."""
     async with ctx.database.read() as tx:
         template = await readable(tx, caller, template_id)
-    content = await _render(ctx, await _prepared(ctx, template), parameters)
+    content = await _render(ctx, template, parameters)
     problem: wire.ErrorBody | None = None
     try:
         await deployment_objects.validate(ctx, content)
@@ -249,7 +244,7 @@ async def instantiate(
             await db.stack_metadata.labels.list(tx, stack_id),
             await db.stack_metadata.annotations.list(tx, stack_id),
         )
-    content = await _render(ctx, await _prepared(ctx, template), request.parameters)
+    content = await _render(ctx, template, request.parameters)
     await deployment_objects.validate(ctx, content)
     async with ctx.work(caller) as w:
         # Again under the row lock: the stack or the template may have gone meanwhile.
