@@ -54,6 +54,11 @@ class Broker:
     async def reset(self) -> None:
         async with self.database.transaction() as tx:
             for table in (
+                tables.work_order_targets,
+                tables.work_order_labels,
+                tables.work_order_annotations,
+                tables.work_orders,
+                tables.work_order_log,
                 tables.rendered_deployment_objects,
                 tables.template_labels,
                 tables.template_annotations,

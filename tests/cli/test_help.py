@@ -81,6 +81,7 @@ def test_the_tree_holds_every_group_and_entry_point() -> None:
         "objects",
         "events",
         "audit",
+        "work-orders",
         "login",
         "whoami",
         "deploy",
@@ -103,6 +104,8 @@ def test_the_tree_holds_every_group_and_entry_point() -> None:
         "brokkr audit list",
         "brokkr db upgrade",
         "brokkr admin rotate-pak",
+        "brokkr work-orders create",
+        "brokkr work-orders log",
     ):
         assert expected in paths
     assert len(LEAVES) > len(ROOT.commands)  # the walk went into the groups

@@ -41,12 +41,14 @@ from brokkr.broker.api import (
     targets,
     template_metadata,
     templates,
+    work_orders,
 )
 from brokkr.broker.api.observability import Observability
 from brokkr.broker.auth.authenticator import Authenticator
 from brokkr.broker.auth.cache import IdentityCache
 from brokkr.broker.domain.errors import BrokerError
 from brokkr.broker.jobs.retention import AuditRetention
+from brokkr.broker.jobs.work_orders import WorkOrderMaintenance
 from brokkr.broker.metrics import Metrics
 from brokkr.broker.services.context import Context
 from brokkr.broker.settings import CorsSettings, LiveSettings, Settings, Source
@@ -103,6 +105,7 @@ def create_app(
             auth.router,
             audit_logs.router,
             config.router,
+            work_orders.router,
         ],
         guards=[dependencies.authenticate, bodies.json_only],
     )
@@ -157,6 +160,7 @@ class Runtime:
         self._sighup = sighup
         self._reloads: set[asyncio.Task[None]] = set()
         self.retention = AuditRetention(ctx)
+        self.work_orders = WorkOrderMaintenance(ctx)
 
     async def start(self) -> None:
         if self._settings.data_path.exists():
@@ -172,6 +176,7 @@ class Runtime:
             _print_banner(outcome.generated_pak, outcome)
         await self._listener.start()
         self.retention.start()
+        self.work_orders.start()
         if self._sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
@@ -193,6 +198,7 @@ class Runtime:
         if self._sighup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.retention.stop()
+        await self.work_orders.stop()
         await self._listener.stop()
         self._ctx.renderer.close()
         await self._ctx.database.dispose()

@@ -142,6 +142,13 @@ class LimitsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     # A template's content larger than this (UTF-8 bytes) is refused (413) before it is compiled:
     # compiling costs time and memory, and real templates are a few KiB.
     template_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    # The work-order log grows forever: a list without ``limit`` returns this many newest entries,
+    # and no ``limit`` may ask for more than the maximum (400), so one call cannot dump it all.
+    work_order_log_default_limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 100
+    work_order_log_max_limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+    # How often due retries return to PENDING and stale claims are released; a retry waits up to
+    # this much past its backoff (the reference ticks every 10 s).
+    work_order_maintenance_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

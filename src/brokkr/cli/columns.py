@@ -10,3 +10,13 @@ LABEL = ("id", "label")
 ANNOTATION = ("id", "key", "value")
 TARGET = ("id", "agent_id", "stack_id")
 TEMPLATE = ("id", "name", "version", "generator_id", "checksum", "description")
+WORK_ORDER = ("id", "work_type", "status", "claimed_by", "retry_count", "max_retries", "created_at")
+WORK_ORDER_LOG = (
+    "id",
+    "work_type",
+    "success",
+    "claimed_by",
+    "retries_attempted",
+    "result_message",
+    "completed_at",
+)

@@ -23,6 +23,7 @@ from brokkr.cli import (
     session,
     stacks,
     templates,
+    work_orders,
 )
 from brokkr.client import BrokkrClient
 from brokkr.common.settings import SettingsError
@@ -55,6 +56,7 @@ app.add_typer(templates.app, name="templates")
 app.add_typer(objects.app, name="objects")
 app.add_typer(events.app, name="events")
 app.add_typer(audit.app, name="audit")
+app.add_typer(work_orders.app, name="work-orders")
 app.command("deploy")(deploy.deploy)
 
 ConfigOption = typer.Option(

@@ -26,6 +26,7 @@ from brokkr.client.resources.deployment_objects import BlockingDeploymentObjects
 from brokkr.client.resources.generators import BlockingGenerators, Generators
 from brokkr.client.resources.stacks import BlockingStacks, Stacks
 from brokkr.client.resources.templates import BlockingTemplates, Templates
+from brokkr.client.resources.work_orders import BlockingWorkOrders, WorkOrders
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -75,6 +76,7 @@ class AsyncBrokkrClient:
         self.deployment_objects = DeploymentObjects(self._http)
         self.agent_events = AgentEvents(self._http)
         self.audit_logs = AuditLogs(self._http)
+        self.work_orders = WorkOrders(self._http)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -118,6 +120,7 @@ class BrokkrClient:
         self.deployment_objects = BlockingDeploymentObjects(client.deployment_objects, loop)
         self.agent_events = BlockingAgentEvents(client.agent_events, loop)
         self.audit_logs = BlockingAuditLogs(client.audit_logs, loop)
+        self.work_orders = BlockingWorkOrders(client.work_orders, loop)
 
     def close(self) -> None:
         if self._loop.is_closed():

@@ -156,6 +156,33 @@ async def instantiate(w: World) -> httpx.Response:
     return await w.send("POST", f"/stacks/{w.stack_id}/deployment-objects/from-template", json=body)
 
 
+async def create_work_order(w: World) -> httpx.Response:
+    body = {"work_type": "custom", "yaml_content": "kind: Job", "target_agent_ids": [w.agent_id]}
+    return await w.send("POST", "/work-orders", json=body)
+
+
+async def find_work_order(w: World) -> str:
+    found = await w.send("GET", "/work-orders")
+    order_id: str = found.json()[0]["id"]
+    return order_id
+
+
+async def with_work_order(w: World) -> None:
+    assert (await create_work_order(w)).status_code == 201
+
+
+async def with_claimed_work_order(w: World) -> None:
+    await with_work_order(w)
+    claim = {"agent_id": w.agent_id}
+    await w.ok("POST", f"/work-orders/{await find_work_order(w)}/claim", json=claim)
+
+
+async def on_work_order(
+    w: World, method: str, suffix: str = "", json: Any = None
+) -> httpx.Response:
+    return await w.send(method, f"/work-orders/{await find_work_order(w)}{suffix}", json=json)
+
+
 @dataclass(frozen=True)
 class Case:
     method: str
@@ -440,6 +467,28 @@ CASES = [
         instantiate,
         given=with_instantiable_template,
         changes=True,
+    ),
+    Case("POST", "/api/v1/work-orders", "work_order.created", create_work_order),
+    Case(
+        "DELETE",
+        "/api/v1/work-orders/{id:uuid}",
+        "work_order.deleted",
+        lambda w: on_work_order(w, "DELETE"),
+        given=with_work_order,
+    ),
+    Case(
+        "POST",
+        "/api/v1/work-orders/{id:uuid}/claim",
+        "work_order.claimed",
+        lambda w: on_work_order(w, "POST", "/claim", json={"agent_id": w.agent_id}),
+        given=with_work_order,
+    ),
+    Case(
+        "POST",
+        "/api/v1/work-orders/{id:uuid}/complete",
+        "work_order.completed",
+        lambda w: on_work_order(w, "POST", "/complete", json={"success": True}),
+        given=with_claimed_work_order,
     ),
     # Verifies a key and changes nothing: a read that happens to be a POST in the contract.
     Case(

@@ -21,6 +21,7 @@ from brokkr.broker.db import (  # noqa: I001 - the engine must load before the q
     target_state,
     targeting,
     templates,
+    work_orders,
 )
 from brokkr.broker.db.engine import Database, Timeouts, Tx, create
 
@@ -48,4 +49,5 @@ __all__ = [
     "target_state",
     "targeting",
     "templates",
+    "work_orders",
 ]

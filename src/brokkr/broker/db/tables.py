@@ -366,3 +366,94 @@ rendered_deployment_objects = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_rendered_deployment_objects_template", "template_id"),
 )
+
+# Work orders (D17): the active queue. A finished order moves to work_order_log with its id.
+work_orders = sa.Table(
+    "work_orders",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("work_type", sa.String(50), nullable=False),
+    sa.Column("yaml_content", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    # No foreign key: the claim outlives an agent's deletion until it goes stale.
+    sa.Column("claimed_by", sa.Uuid, nullable=True),
+    sa.Column("claimed_at", UTCDateTime(), nullable=True),
+    sa.Column("claim_timeout_seconds", sa.Integer, nullable=False),
+    sa.Column("max_retries", sa.Integer, nullable=False),
+    sa.Column("retry_count", sa.Integer, nullable=False),
+    sa.Column("backoff_seconds", sa.Integer, nullable=False),
+    sa.Column("next_retry_after", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_error_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint("status IN ('PENDING', 'CLAIMED', 'RETRY_PENDING')", name="status"),
+    sa.CheckConstraint(
+        "(status = 'CLAIMED') = (claimed_by IS NOT NULL AND claimed_at IS NOT NULL)",
+        name="claimed",
+    ),
+    sa.CheckConstraint("retry_count >= 0 AND retry_count <= max_retries", name="retry_count"),
+    sa.CheckConstraint("claim_timeout_seconds > 0 AND backoff_seconds > 0", name="durations"),
+    sa.Index("ix_work_orders_status_created_at", "status", "created_at"),
+)
+
+work_order_targets = sa.Table(
+    "work_order_targets",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "work_order_id",
+        sa.Uuid,
+        sa.ForeignKey("work_orders.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.UniqueConstraint("work_order_id", "agent_id", name="unique_work_order_target"),
+    sa.Index("ix_work_order_targets_agent_id", "agent_id"),
+)
+
+work_order_labels = sa.Table(
+    "work_order_labels",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "work_order_id",
+        sa.Uuid,
+        sa.ForeignKey("work_orders.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.UniqueConstraint("work_order_id", "label", name="unique_work_order_label"),
+    sa.Index("ix_work_order_labels_label", "label"),
+)
+
+work_order_annotations = sa.Table(
+    "work_order_annotations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "work_order_id",
+        sa.Uuid,
+        sa.ForeignKey("work_orders.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(64), nullable=False),
+    sa.UniqueConstraint("work_order_id", "key", "value", name="unique_work_order_annotation"),
+    sa.Index("ix_work_order_annotations_key_value", "key", "value"),
+)
+
+work_order_log = sa.Table(
+    "work_order_log",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("work_type", sa.String(50), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_at", UTCDateTime(), nullable=True),
+    sa.Column("completed_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_by", sa.Uuid, nullable=True),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("retries_attempted", sa.Integer, nullable=False),
+    sa.Column("result_message", sa.Text, nullable=True),
+    sa.Column("yaml_content", sa.Text, nullable=False),
+    sa.Index("ix_work_order_log_completed_at", "completed_at"),
+)

@@ -158,6 +158,18 @@ class InvalidParameters(BadRequest):
         super().__init__(message="invalid parameters", details=details)
 
 
+class NoTargetingSpecified(BadRequest):
+    code = "no_targeting_specified"
+    text = "at least one targeting method must be specified (agent_ids, labels, or annotations)"
+
+
+class InvalidWorkOrder(BadRequest):
+    code = "invalid_work_order"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message=message, details={"field": field})
+
+
 # 401
 
 
@@ -276,6 +288,11 @@ class TemplateNotOwned(Forbidden):
     def __init__(self, template_id: UUID) -> None:
         message = "only an admin may change a system template"
         super().__init__(message=message, details={"id": str(template_id)})
+
+
+class WorkOrderNotClaimedByAgent(Forbidden):
+    code = "work_order_not_claimed_by_agent"
+    text = "work order is not claimed by this agent"
 
 
 # 404
@@ -406,6 +423,31 @@ class AgentTargetNotFound(NotFound):
         super().__init__(message=message, details={"stack_id": str(stack_id)})
 
 
+class WorkOrderNotFound(NotFound):
+    code = "work_order_not_found"
+
+    def __init__(self, work_order_id: UUID) -> None:
+        super().__init__(message="work order not found", details={"id": str(work_order_id)})
+
+
+class WorkOrderNotClaimable(NotFound):
+    """Unknown, not PENDING, not meant for this agent, or claimed by another one first."""
+
+    code = "work_order_not_claimable"
+
+    def __init__(self, work_order_id: UUID) -> None:
+        message = "work order not found or not claimable"
+        super().__init__(message=message, details={"id": str(work_order_id)})
+
+
+class WorkOrderLogEntryNotFound(NotFound):
+    code = "work_order_log_entry_not_found"
+
+    def __init__(self, entry_id: UUID) -> None:
+        message = "work order log entry not found"
+        super().__init__(message=message, details={"id": str(entry_id)})
+
+
 # 409
 
 
@@ -484,6 +526,16 @@ class AgentTargetExists(Conflict):
     def __init__(self, stack_id: UUID) -> None:
         message = "the agent already targets this stack"
         super().__init__(message=message, details={"stack_id": str(stack_id)})
+
+
+class WorkOrderNotClaimed(Conflict):
+    """D17: an order is completed only while CLAIMED, never while it waits in the queue."""
+
+    code = "work_order_not_claimed"
+
+    def __init__(self, status: str) -> None:
+        message = f"work order is {status}, not CLAIMED: only a claimed order can be completed"
+        super().__init__(message=message, details={"status": status})
 
 
 # 408
@@ -714,6 +766,36 @@ class InvalidConfiguration(Unprocessable):
     def __init__(self, reason: str, keys: list[str]) -> None:
         message = f"the configuration is invalid, nothing was reloaded: {reason}"
         super().__init__(message=message, details={"keys": keys})
+
+
+class InvalidTargeting(Unprocessable):
+    """Every targeting entry that can never match an agent, so no order is created orphaned."""
+
+    code = "invalid_targeting"
+
+    def __init__(
+        self, *, labels: list[str], annotations: dict[str, str], agent_ids: list[str]
+    ) -> None:
+        details: dict[str, Any] = {}
+        if labels:
+            details["labels"] = labels
+        if annotations:
+            details["annotations"] = annotations
+        if agent_ids:
+            details["agent_ids"] = agent_ids
+        message = (
+            "invalid targeting: labels, annotation keys and values are 1-64 characters without "
+            "whitespace; agent ids are not nil"
+        )
+        super().__init__(message=message, details=details)
+
+
+class UnknownTargetAgents(Unprocessable):
+    code = "unknown_target_agents"
+
+    def __init__(self, agent_ids: list[UUID]) -> None:
+        message = "targeting names agents that do not exist"
+        super().__init__(message=message, details={"agent_ids": [str(a) for a in agent_ids]})
 
 
 # 503

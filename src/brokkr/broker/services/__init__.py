@@ -19,6 +19,7 @@ from brokkr.broker.services import (
     targets,
     template_metadata,
     templates,
+    work_orders,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "targets",
     "template_metadata",
     "templates",
+    "work_orders",
 ]

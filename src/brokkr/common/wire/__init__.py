@@ -48,6 +48,15 @@ from brokkr.common.wire.templates import (
     UpdateTemplateRequest,
 )
 from brokkr.common.wire.types import fit_event_message
+from brokkr.common.wire.work_orders import (
+    ClaimWorkOrderRequest,
+    CompleteWorkOrderRequest,
+    CreateWorkOrderRequest,
+    WorkOrder,
+    WorkOrderLog,
+    WorkOrderRetryScheduled,
+    WorkOrderTargeting,
+)
 
 __all__ = [
     "Agent",
@@ -60,12 +69,15 @@ __all__ = [
     "AuditLog",
     "AuditLogList",
     "AuthResponse",
+    "ClaimWorkOrderRequest",
+    "CompleteWorkOrderRequest",
     "ConfigChangeInfo",
     "ConfigReloadResponse",
     "CreateAgentResponse",
     "CreateDeploymentObjectRequest",
     "CreateGeneratorResponse",
     "CreateTemplateRequest",
+    "CreateWorkOrderRequest",
     "DeploymentObject",
     "ErrorBody",
     "EventStatus",
@@ -95,5 +107,9 @@ __all__ = [
     "TemplateRenderRequest",
     "TemplateRenderResult",
     "UpdateTemplateRequest",
+    "WorkOrder",
+    "WorkOrderLog",
+    "WorkOrderRetryScheduled",
+    "WorkOrderTargeting",
     "fit_event_message",
 ]
