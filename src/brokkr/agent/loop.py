@@ -5,8 +5,9 @@ schedule, so a slow reconcile never delays heartbeats (flaw 12). A failing tick 
 (capped exponential, jittered) and the task carries on: a broker outage or a bug in one task
 never stops the others, and the agent recovers by itself when the broker returns. A poll hands
 each stack to its own reconcile task and returns: a slow stack (a CRD that never settles) holds
-up neither the polls nor the other stacks, and one stack's reconciles never overlap. On ``stop``
-in-flight reconciles may finish within the grace period.
+up neither the polls nor the other stacks, and one stack's reconciles never overlap. Work orders
+have a task of their own (``brokkr.agent.work_queue``). On ``stop`` in-flight reconciles and
+work orders may finish within the grace period.
 
 Events report changes, not repetitions: an outcome is posted when it differs from the last one
 posted for that deployment object (a new failure reason, a recovery, an apply, a drift fixed, a
@@ -27,9 +28,10 @@ from typing import Literal
 from uuid import UUID
 
 from brokkr.agent import backoff, decisions
-from brokkr.agent.outcomes import Cluster, Outcome, Reconcile, StartupError
+from brokkr.agent.outcomes import Cluster, Outcome, Reconcile, RunWorkOrder, StartupError
 from brokkr.agent.probes import Health, Metrics, ProbeServer
 from brokkr.agent.settings import Settings
+from brokkr.agent.work_queue import WorkQueue
 from brokkr.client import (
     AsyncBrokkrClient,
     BrokkrAPIError,
@@ -57,11 +59,13 @@ async def run_agent(
     client: AsyncBrokkrClient | None = None,
     stop: asyncio.Event,
     probe_host: str | None = None,
+    run_work_order: RunWorkOrder | None = None,
 ) -> None:
     """Run until ``stop`` is set. Raises ``StartupError`` when the agent cannot start.
 
     A ``client`` passed in stays open (its owner closes it); otherwise one is built from the
-    settings, without client-side retries: the loop owns backoff.
+    settings, without client-side retries: the loop owns backoff. Without ``run_work_order``
+    the agent claims no work orders (tests of the rest of the loop).
     """
     config = settings.agent
     health = Health(polling_interval=config.polling_interval)
@@ -74,6 +78,10 @@ async def run_agent(
     await probes.start()
     try:
         runtime = Runtime(settings, broker, cluster, reconcile, health, metrics, stop)
+        if run_work_order is not None:
+            runtime.work = WorkQueue(
+                broker, run_work_order, limit=config.max_concurrent_work_orders, stop=stop
+            )
         await runtime.run()
     finally:
         if owned:
@@ -117,6 +125,8 @@ class Runtime:
         self.applied: dict[UUID, wire.DeploymentObject] = {}
         # When the last full re-apply started (monotonic); offline ones keep the same pace.
         self.reapplied_at = time.monotonic()
+        # Claims and runs work orders when the agent is given a way to run them.
+        self.work: WorkQueue | None = None
 
     async def run(self) -> None:
         interval = self.config.polling_interval
@@ -132,6 +142,8 @@ class Runtime:
                         "full-poll", self.config.reconcile_interval, self.full_poll, first=False
                     ),
                 ]
+                if self.work is not None:
+                    tasks.append(self.spawn("work-orders", interval, self.poll_work_orders))
                 await self.stop.wait()
         finally:
             # Only a requested stop earns a grace period; a failed start-up ends at once.
@@ -147,7 +159,8 @@ class Runtime:
         deadline = time.monotonic() + grace
         await self.finish(tasks, grace)
         # Only now: a poll that was mid-fetch at ``stop`` starts no reconcile after it.
-        await self.finish(list(self.in_flight.values()), max(0.0, deadline - time.monotonic()))
+        running = list(self.in_flight.values()) + (self.work.tasks() if self.work else [])
+        await self.finish(running, max(0.0, deadline - time.monotonic()))
 
     async def finish(self, tasks: list[Task], grace: float) -> None:
         if not tasks:
@@ -322,6 +335,12 @@ class Runtime:
             log.info("broker unreachable: re-applying the last applied %d stack(s)", len(idle))
         for obj in idle:
             self.dispatch(obj, acknowledge=False)
+
+    async def poll_work_orders(self) -> None:
+        if not self.active or self.work is None:
+            return
+        assert self.agent is not None  # noqa: S101 - active implies found
+        await self.work.poll(self.agent.id)
 
     def retry_due(self) -> bool:
         now = datetime.now(UTC)

@@ -1,9 +1,9 @@
 """``brokkr agent run``: settings, logging, signals, the real cluster, then the runtime loop.
 
 Exit codes: 0 after SIGTERM/SIGINT (handled alike, flaw 17), 1 when the agent cannot start, 2 on
-a configuration error (e.g. no PAK). The Kubernetes side (``brokkr.agent.kube`` and
-``brokkr.agent.reconcile``) is imported only when the agent runs: it carries lightkube, which
-``brokkr --help`` and the rest of the CLI do not need.
+a configuration error (e.g. no PAK). The Kubernetes side (``brokkr.agent.kube``,
+``brokkr.agent.reconcile`` and ``brokkr.agent.work_orders``) is imported only when the agent
+runs: it carries lightkube, which ``brokkr --help`` and the rest of the CLI do not need.
 """
 
 from __future__ import annotations
@@ -68,12 +68,16 @@ def _request_stop(stop: asyncio.Event, signum: signal.Signals) -> None:
 
 
 async def _run_with_cluster(settings: agent_settings.Settings, stop: asyncio.Event) -> None:
-    from brokkr.agent import kube, reconcile
+    from brokkr.agent import kube, reconcile, work_orders
 
     cluster = await kube.connect(settings)
     try:
         await loop.run_agent(
-            settings, cluster=cluster, reconcile=reconcile.Reconciler(settings, cluster), stop=stop
+            settings,
+            cluster=cluster,
+            reconcile=reconcile.Reconciler(settings, cluster),
+            stop=stop,
+            run_work_order=work_orders.Executor(settings, cluster),
         )
     finally:
         await cluster.aclose()

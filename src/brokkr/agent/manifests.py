@@ -36,6 +36,8 @@ OWNER_ID_ANNOTATION = "brokkr.io/owner-id"
 STACK_ID_LABEL = "brokkr.io/stack-id"
 # Label on the agent's inventory ConfigMaps only: start-up lists them by owner server-side.
 OWNER_ID_LABEL = "brokkr.io/owner-id"
+# Label on what a work order created, as in the reference's BuildRuns: `kubectl -l` finds it.
+WORK_ORDER_ID_LABEL = "brokkr.io/work-order-id"
 
 DEFAULT_NAMESPACE = "default"
 
@@ -208,6 +210,26 @@ def stamp(
         STACK_ANNOTATION: str(stack_id),
         CHECKSUM_ANNOTATION: checksum,
         DEPLOYMENT_OBJECT_ID_ANNOTATION: str(deployment_object_id),
+        LAST_CONFIG_APPLIED_ANNOTATION: json.dumps(original, sort_keys=True, default=str),
+        OWNER_ID_ANNOTATION: str(owner_id),
+    }
+    return stamped
+
+
+def stamp_work_order(
+    manifest: Mapping[str, Any], *, owner_id: UUID, work_order_id: UUID
+) -> Manifest:
+    """A copy carrying the work order's label and the owner annotation, merged into the user's
+    own (D23). No stack stamps: no stack's prune may ever take a work order's objects."""
+    original = dict(manifest)
+    stamped: Manifest = copy.deepcopy(original)
+    metadata: dict[str, Any] = stamped.setdefault("metadata", {})
+    metadata["labels"] = {
+        **(metadata.get("labels") or {}),
+        WORK_ORDER_ID_LABEL: str(work_order_id),
+    }
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
         LAST_CONFIG_APPLIED_ANNOTATION: json.dumps(original, sort_keys=True, default=str),
         OWNER_ID_ANNOTATION: str(owner_id),
     }

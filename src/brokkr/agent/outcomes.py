@@ -3,7 +3,9 @@
 ``brokkr.agent.loop`` drives a ``Cluster`` (reachability) and a ``Reconcile`` callable (apply
 deployment objects); ``brokkr.agent.kube`` and ``brokkr.agent.reconcile`` provide the real ones,
 tests small stand-ins. Neither side imports the other: both import this module (and
-``StartupError``, which either side raises when the agent cannot start).
+``StartupError``, which either side raises when the agent cannot start). Work orders cross the
+same way: the loop's work-order task calls a ``RunWorkOrder`` that ``brokkr.agent.work_orders``
+provides.
 """
 
 from __future__ import annotations
@@ -44,4 +46,21 @@ class Reconcile(Protocol):
     ) -> list[Outcome]:
         """Make the cluster match ``objects`` (the newest object of each stack, newest first)
         as agent ``agent_id``, the owner stamped on and pruned by; one outcome per object."""
+        ...
+
+
+class WorkOrderResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What running one work order came to; reported as its completion."""
+
+    success: bool
+    # The image digest of a build, a summary of a custom order, or the failure's reason.
+    message: str | None = None
+    # For a failure: whether another attempt may succeed (decided from the API server's code
+    # and reason, never from the text); the broker retries with backoff while retries last.
+    retryable: bool = False
+
+
+class RunWorkOrder(Protocol):
+    async def __call__(self, order: wire.WorkOrder, *, agent_id: UUID) -> WorkOrderResult:
+        """Execute a claimed ``order`` as agent ``agent_id``; never raises."""
         ...

@@ -89,6 +89,14 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     # How long an applied CRD may take to become Established before its deployment object
     # fails with the CRD's conditions (reported, then retried with backoff).
     crd_establish_timeout: Seconds = 60.0
+    # Work orders run at once, beside reconciles: a long build must not hold up the next order,
+    # yet every running order holds a claim and watches the API server.
+    max_concurrent_work_orders: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    # How long one work order may run (a Job or BuildRun to finish, as the reference's 15-minute
+    # build wait) before it fails as retryable.
+    work_order_timeout: Seconds = 900.0
+    # How often a running work order's Job or BuildRun status is read.
+    work_order_check_interval: Seconds = 5.0
 
     def __post_init__(self) -> None:
         if self.backoff_min > self.backoff_max:

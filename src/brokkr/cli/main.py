@@ -238,6 +238,9 @@ def agent_run() -> None:
     BROKKR__AGENT__RECONCILE_INTERVAL      re-apply (drift) every 300 s
     BROKKR__AGENT__MAX_CONCURRENT_RECONCILES  4 stacks at once
     BROKKR__AGENT__CRD_ESTABLISH_TIMEOUT   a new CRD settles in 60 s
+    BROKKR__AGENT__MAX_CONCURRENT_WORK_ORDERS  2 work orders at once
+    BROKKR__AGENT__WORK_ORDER_TIMEOUT      a work order runs at most 900 s
+    BROKKR__AGENT__WORK_ORDER_CHECK_INTERVAL  its Job/BuildRun read every 5 s
     BROKKR__AGENT__BACKOFF_MIN             retry backoff from 1 s
     BROKKR__AGENT__BACKOFF_MAX             up to 300 s
     BROKKR__AGENT__MAX_RETRIES             60 start-up tries to reach the broker

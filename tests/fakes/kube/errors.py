@@ -196,6 +196,8 @@ def for_status(code: int, retry_after: int = 1) -> ApiError:
         return ApiError(504, "Timeout", "the server was unable to return a response in time", {})
     if code == 409:
         return ApiError(409, "Conflict", "injected conflict", {})
+    if code == 403:
+        return ApiError(403, "Forbidden", "injected fault: forbidden", {})
     if code >= 500:
         return internal()
     return ApiError(code, "BadRequest", "injected fault")

@@ -86,6 +86,23 @@ class Objects:
             changed=before is None or before["metadata"].get("resourceVersion") != after,
         )
 
+    async def create(self, manifest: Manifest) -> dict[str, Any]:
+        """Create (POST) a new object, e.g. a BuildRun: ``generateName`` gives every call its
+        own object, where an apply would find and reuse the last one."""
+        info = await self.discovery.resolve(manifest["apiVersion"], manifest["kind"])
+        body = copy.deepcopy(manifest)
+        if info.namespaced:
+            # lightkube takes the URL's namespace from the object.
+            body["metadata"]["namespace"] = (
+                body["metadata"].get("namespace") or manifests.DEFAULT_NAMESPACE
+            )
+        resource = self.discovery.resource(info)
+        with translated():
+            created = await self.client.api.create(
+                resource.from_dict(body), field_manager=FIELD_MANAGER
+            )
+        return dict(created)
+
     async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         """The live object, or None when it (or its kind) does not exist."""
         try:
