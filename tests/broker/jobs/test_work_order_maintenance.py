@@ -1,5 +1,5 @@
-"""Work-order maintenance (D17, D21): two brokers on one database (PostgreSQL, or one SQLite file) release each stale
-claim exactly once, and the job keeps running through a failed run."""
+"""Work-order maintenance (D17, D21): two brokers on one database (PostgreSQL, or one SQLite
+file) release each stale claim exactly once, and the job keeps running through a failed run."""
 
 from __future__ import annotations
 
