@@ -1,9 +1,10 @@
 """Read deadlines and malformed HTTP, over real sockets against a real ``brokkr serve``.
 
-Covers: 50 connections trickling their headers are all closed (with a D2 408) within the header
-bound while /healthz keeps answering quickly; a connection that sends nothing is closed too; a
-trickled body gets a D2 408 ``request_timeout`` and is closed; bytes that are not HTTP get a D2
-400 ``malformed_request`` instead of uvicorn's plain text.
+Covers: 50 connections trickling their headers are all answered with a D2 408 and closed by the
+broker (a trickle would otherwise last 40 s) while /healthz keeps answering; a connection that
+sends nothing is closed too; a trickled body gets a D2 408 ``request_timeout`` naming the body
+deadline and is closed; bytes that are not HTTP get a D2 400 ``malformed_request`` instead of
+uvicorn's plain text. How fast is left to ``bench/hostile.py``; these tests assert what happens.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _read_all(sock: socket.socket, timeout: float) -> bytes:
+    """Everything until the broker closes the connection (a socket timeout fails the test)."""
     sock.settimeout(timeout)
     received = b""
     while chunk := sock.recv(65536):
@@ -54,14 +56,14 @@ def _error_body(response: bytes) -> dict[str, object]:
 
 
 def test_trickled_headers_are_cut_off_while_healthz_answers(server: Server) -> None:
-    closed_after: list[float] = []
     answers: list[bytes] = []
+    closed_by_broker: list[bool] = []
 
     def trickle() -> None:
         with socket.create_connection((HOST, server.port)) as sock:
-            started = time.monotonic()
             sock.settimeout(0.2)
             received = b""
+            closed = False
             for byte in b"GET /healthz HTTP/1.1\r\nHost: broker\r\nX-Slow: " + b"a" * 200:
                 try:
                     sock.sendall(bytes([byte]))
@@ -69,42 +71,35 @@ def test_trickled_headers_are_cut_off_while_healthz_answers(server: Server) -> N
                 except TimeoutError:
                     continue
                 except OSError:
+                    closed = True
                     break
                 if not chunk:
+                    closed = True
                     break
                 received += chunk
-            closed_after.append(time.monotonic() - started)
+            closed_by_broker.append(closed)
             answers.append(received)
 
     threads = [threading.Thread(target=trickle) for _ in range(TRICKLERS)]
     for thread in threads:
         thread.start()
-    latencies = []
     with httpx.Client(base_url=server.url, timeout=5) as client:
-        deadline = time.monotonic() + HEADER_SECONDS + 1
-        while time.monotonic() < deadline:
-            started = time.monotonic()
+        while any(thread.is_alive() for thread in threads):
             assert client.get("/healthz").status_code == 200
-            latencies.append(time.monotonic() - started)
             time.sleep(0.05)
-    for thread in threads:
-        thread.join(timeout=HEADER_SECONDS + 10)
-    assert len(closed_after) == TRICKLERS
-    # Every trickler was closed by the broker near the bound, not by giving up (200 bytes at
-    # 0.2 s each would take 40 s).
-    assert max(closed_after) < HEADER_SECONDS + 3, closed_after
+    # Every trickler was answered and closed by the broker before its 200 bytes were sent.
+    assert closed_by_broker == [True] * TRICKLERS
     assert all(b"408" in answer.split(b"\r\n", 1)[0] for answer in answers), answers[:3]
-    assert _error_body(answers[0])["code"] == "request_timeout"
-    assert max(latencies) < 0.5, latencies
+    body = _error_body(answers[0])
+    assert body["code"] == "request_timeout"
+    assert body["details"] == {"timeout_seconds": HEADER_SECONDS}
 
 
 def test_a_silent_connection_is_closed(server: Server) -> None:
     with socket.create_connection((HOST, server.port)) as sock:
-        started = time.monotonic()
         response = _read_all(sock, timeout=HEADER_SECONDS + 5)
-        elapsed = time.monotonic() - started
-    assert HEADER_SECONDS - 0.2 < elapsed < HEADER_SECONDS + 2
     assert response.startswith(b"HTTP/1.1 408")
+    assert _error_body(response)["details"] == {"timeout_seconds": HEADER_SECONDS}
 
 
 def test_a_trickled_body_gets_408_and_is_closed(server: Server) -> None:
@@ -114,11 +109,8 @@ def test_a_trickled_body_gets_408_and_is_closed(server: Server) -> None:
         "Content-Length: 1000\r\n\r\n"
     ).encode()
     with socket.create_connection((HOST, server.port)) as sock:
-        started = time.monotonic()
         sock.sendall(head + b'{"name": "')
         response = _read_all(sock, timeout=BODY_SECONDS + 5)
-        elapsed = time.monotonic() - started
-    assert elapsed < BODY_SECONDS + 2
     assert response.startswith(b"HTTP/1.1 408")
     body = _error_body(response)
     assert body["code"] == "request_timeout"

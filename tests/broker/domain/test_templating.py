@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -211,14 +210,12 @@ def test_parameters_must_be_json_values() -> None:
 )
 def test_running_out_of_fuel_is_a_clear_422(template: str) -> None:
     limits = templating.RenderLimits(fuel=100_000, max_output_bytes=100 * 1024 * 1024)
-    started = time.monotonic()
     with pytest.raises(errors.TemplateFuelExhausted) as caught:
         _render(template, {}, limits)
     assert caught.value.status == 422
     assert caught.value.details == {"fuel": 100_000}
     # Refused, and the renderer is still fine: a render right after works.
     assert _render("{{ 1 + 1 }}", {}) == "2"
-    assert time.monotonic() - started < 30
 
 
 @pytest.mark.parametrize(
