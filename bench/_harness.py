@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -180,8 +181,13 @@ class Phase:
         return len(self.latencies) / self.seconds
 
     def percentile_ms(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+        return percentile_ms(self.latencies, q, empty=0.0)
+
+
+def percentile_ms(seconds: list[float], q: float, *, empty: float = float("nan")) -> float:
+    """The ``q`` quantile (0..1) of durations in seconds, in milliseconds; ``empty`` if none."""
+    ordered = sorted(seconds)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else empty
 
 
 async def run_phase(
@@ -292,6 +298,34 @@ def start_broker(port: int, dsn: str, data_dir: str, admin_pak: str) -> subproce
     }
     brokkr = Path(sys.executable).parent / "brokkr"
     return subprocess.Popen([str(brokkr), "serve", "--host", HOST, "--port", str(port)], env=env)
+
+
+@dataclass(frozen=True)
+class RunningBroker:
+    port: int
+    pid: int
+    admin_pak: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+@asynccontextmanager
+async def running_broker(database_url: str, *, name: str) -> AsyncIterator[RunningBroker]:
+    """``brokkr serve`` on a free port with a new admin PAK and a throwaway data dir (which holds
+    its SQLite database when ``database_url`` is empty), ready (``/readyz``); stopped on exit."""
+    from brokkr.broker.domain import paks  # not in the ceiling subprocess, which runs this file
+
+    admin_pak = paks.generate().plaintext
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix=f"brokkr-{name}-") as data_dir:
+        proc = start_broker(port, database_url, data_dir, admin_pak)
+        try:
+            await wait_ready(proc, port, build_request("GET", "/readyz", admin_pak), "broker")
+            yield RunningBroker(port=port, pid=proc.pid, admin_pak=admin_pak)
+        finally:
+            stop_process(proc)
 
 
 def start_ceiling(port: int, dsn: str) -> subprocess.Popen[bytes]:

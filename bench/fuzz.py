@@ -15,57 +15,46 @@ import argparse
 import asyncio
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import _harness
-from brokkr.broker.domain import paks
 
 CHECKS = "not_a_server_error,response_schema_conformance"
 
 
 async def fuzz(args: argparse.Namespace) -> int:
-    admin_pak = paks.generate().plaintext
-    port = _harness.free_port()
-    url = f"http://{_harness.HOST}:{port}"
     report_dir = Path(args.report_dir).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="brokkr-fuzz-") as data_dir:
-        broker = _harness.start_broker(port, "", data_dir, admin_pak)
-        try:
-            ready = _harness.build_request("GET", "/readyz", admin_pak)
-            await _harness.wait_ready(broker, port, ready, "broker")
-            command = [
-                str(Path(sys.executable).parent / "schemathesis"),
-                "run",
-                f"{url}/docs/openapi.json",
-                "--url",
-                url,
-                "--header",
-                f"Authorization: Bearer {admin_pak}",
-                "--checks",
-                CHECKS,
-                "--max-time",
-                str(args.seconds),
-                "--workers",
-                str(args.workers),
-                "--continue-on-failure",
-                # DELETE .../annotations/{key}: a path key under the printable-name pattern is
-                # hard to generate; filtering it is expected, not a failure of the broker.
-                "--suppress-health-check",
-                "filter_too_much",
-                "--request-timeout",
-                "30",
-                "--report",
-                "junit",
-                "--report-dir",
-                str(report_dir),
-                "--report-pytest-path",
-                str(report_dir / "test_reproduce.py"),
-            ]
-            return subprocess.run(command, check=False).returncode
-        finally:
-            _harness.stop_process(broker)
+    async with _harness.running_broker("", name="fuzz") as broker:
+        command = [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{broker.url}/docs/openapi.json",
+            "--url",
+            broker.url,
+            "--header",
+            f"Authorization: Bearer {broker.admin_pak}",
+            "--checks",
+            CHECKS,
+            "--max-time",
+            str(args.seconds),
+            "--workers",
+            str(args.workers),
+            "--continue-on-failure",
+            # DELETE .../annotations/{key}: a path key under the printable-name pattern is
+            # hard to generate; filtering it is expected, not a failure of the broker.
+            "--suppress-health-check",
+            "filter_too_much",
+            "--request-timeout",
+            "30",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(report_dir),
+            "--report-pytest-path",
+            str(report_dir / "test_reproduce.py"),
+        ]
+        return subprocess.run(command, check=False).returncode
 
 
 def parse() -> argparse.Namespace:

@@ -19,16 +19,14 @@ import argparse
 import asyncio
 import contextlib
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 import _harness
-from brokkr.broker.domain import paks
 
 HOST = _harness.HOST
 MIB = 1024 * 1024
@@ -64,10 +62,7 @@ class Samples:
 
     @staticmethod
     def p99(values: list[float]) -> float:
-        if not values:
-            return float("nan")
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        return _harness.percentile_ms(values, 0.99)
 
 
 def rss_mib(pid: int) -> float:
@@ -301,21 +296,6 @@ def report(name: str, samples: Samples, *, healthz_target: bool) -> bool:
     return rss_ok and healthz_ok
 
 
-@contextlib.asynccontextmanager
-async def broker(backend: str, database_url: str) -> AsyncIterator[tuple[str, int, str]]:
-    admin_pak = paks.generate().plaintext
-    port = _harness.free_port()
-    with tempfile.TemporaryDirectory(prefix="brokkr-hostile-") as data_dir:
-        proc = _harness.start_broker(port, database_url, data_dir, admin_pak)
-        try:
-            url = f"http://{HOST}:{port}"
-            ready = _harness.build_request("GET", "/readyz", admin_pak)
-            await _harness.wait_ready(proc, port, ready, "broker")
-            yield url, proc.pid, admin_pak
-        finally:
-            _harness.stop_process(proc)
-
-
 async def main(args: argparse.Namespace) -> int:
     _harness.cancel_on_sigterm()
     proxy = FreezableProxy()
@@ -327,8 +307,11 @@ async def main(args: argparse.Namespace) -> int:
             database_url = dsn.replace(f":{PG_PORT}/", f":{proxy.port}/")
         else:
             database_url = ""
-        url, pid, admin_pak = await stack.enter_async_context(broker(args.backend, database_url))
-        fleet = await setup(url, admin_pak)
+        broker = await stack.enter_async_context(
+            _harness.running_broker(database_url, name="hostile")
+        )
+        url, pid = broker.url, broker.pid
+        fleet = await setup(url, broker.admin_pak)
         print(f"broker pid {pid} on {url} ({args.backend}), {args.seconds:.0f} s per case")
         met = report(
             "idle", await observe(fleet, pid, 2, lambda _: asyncio.sleep(0)), healthz_target=True

@@ -18,15 +18,14 @@ import contextlib
 import json
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 import _harness
-from brokkr.broker.domain import manifests, paks, parameter_schemas, templating
+from brokkr.broker.domain import manifests, parameter_schemas, templating
 from brokkr.broker.settings import LimitsSettings
 from brokkr.common import yaml_guard
 
@@ -138,20 +137,6 @@ def _p50_ms(call: Callable[[], object], iterations: int) -> float:
     return 1000 * statistics.median(samples)
 
 
-@contextlib.asynccontextmanager
-async def broker(database_url: str) -> AsyncIterator[tuple[int, str]]:
-    admin_pak = paks.generate().plaintext
-    port = _harness.free_port()
-    with tempfile.TemporaryDirectory(prefix="brokkr-templates-") as data_dir:
-        proc = _harness.start_broker(port, database_url, data_dir, admin_pak)
-        try:
-            ready = _harness.build_request("GET", "/readyz", admin_pak)
-            await _harness.wait_ready(proc, port, ready, "broker")
-            yield port, admin_pak
-        finally:
-            _harness.stop_process(proc)
-
-
 async def requests(port: int, pak: str) -> tuple[bytes, bytes]:
     """The push request (the broker's own rendering as YAML) and the instantiation request."""
     async with httpx.AsyncClient(
@@ -199,8 +184,11 @@ async def main(args: argparse.Namespace) -> int:
         database_url = ""
         if args.backend == "postgresql":
             database_url = await stack.enter_async_context(_harness.scratch_database())
-        port, admin_pak = await stack.enter_async_context(broker(database_url))
-        push, instantiate = await requests(port, admin_pak)
+        broker = await stack.enter_async_context(
+            _harness.running_broker(database_url, name="templates")
+        )
+        port = broker.port
+        push, instantiate = await requests(port, broker.admin_pak)
         phases: dict[str, list[_harness.Phase]] = {"push": [], "template": []}
         for round_no in range(1, args.rounds + 1):
             for target, request in (("push", push), ("template", instantiate)):

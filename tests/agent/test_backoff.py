@@ -2,7 +2,8 @@
 
 Covers the ceiling doubling from the minimum and capping at the maximum (also for huge attempt
 counts), jitter spanning [0, ceiling] through an injected random source, and the tracker's
-next-attempt times, growth per failure, reset on success and forgetting stale keys.
+next-attempt times, growth per failure, reset on success, forgetting stale keys, and whether
+any failing key's retry is due.
 """
 
 from __future__ import annotations
@@ -51,3 +52,15 @@ def test_tracker_forgets_keys_no_longer_relevant() -> None:
         tracker.failed(key, now=NOW)
     tracker.retain(["current"])
     assert (tracker.failures("old"), tracker.failures("current")) == (0, 1)
+
+
+def test_any_due_counts_only_failing_keys() -> None:
+    tracker: backoff.RetryTracker[str] = backoff.RetryTracker(
+        minimum=10.0, maximum=10.0, rand=lambda: 1.0
+    )
+    assert not tracker.any_due(now=NOW)
+    tracker.failed("a", now=NOW)
+    assert not tracker.any_due(now=NOW + timedelta(seconds=9))
+    assert tracker.any_due(now=NOW + timedelta(seconds=10))
+    tracker.succeeded("a")
+    assert not tracker.any_due(now=NOW + timedelta(seconds=10))

@@ -33,12 +33,6 @@ def settings_for(kubeconfig: Path | str) -> Settings:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeKubeApiServer]:
-    async with FakeKubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def cluster(fake: FakeKubeApiServer, tmp_path: Path) -> AsyncIterator[KubeCluster]:
     connected = await kube.connect(settings_for(fake.write_kubeconfig(tmp_path / "kubeconfig")))
     yield connected

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -30,10 +29,11 @@ import pytest
 from brokkr.agent.loop import run_agent
 from brokkr.agent.outcomes import Outcome, Reconcile, StartupError
 from brokkr.agent.settings import AgentSection, Settings
-from brokkr.broker.domain import paks
-from brokkr.client import AsyncBrokkrClient, Retry
+from brokkr.client import AsyncBrokkrClient
 from brokkr.common import wire
-from tests.cli.serving import HOST, free_port, running_broker
+from tests.agent.waiting import eventually
+from tests.cli.serving import HOST, free_port
+from tests.fakes.gate import Gate
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: v\n"
 
@@ -83,62 +83,6 @@ class Recorder:
             )
             for obj in objects
         ]
-
-
-class Gate:
-    """A TCP relay on a fixed port in front of the broker: ``shut`` refuses connections and
-    drops open ones, like a broker outage; ``open`` serves again on the same port."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self._target = target_port
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def open(self) -> None:
-        self._server = await asyncio.start_server(self._relay, HOST, self.port)
-
-    async def shut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-        for writer in list(self._writers):
-            writer.transport.abort()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(HOST, self._target)
-        self._writers |= {writer, up_writer}
-        try:
-            await asyncio.gather(
-                _copy(reader, up_writer), _copy(up_reader, writer), return_exceptions=True
-            )
-        finally:
-            for end in (writer, up_writer):
-                self._writers.discard(end)
-                end.close()
-
-
-async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    while data := await source.read(65536):
-        sink.write(data)
-        await sink.drain()
-    sink.close()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(url, admin PAK) of one broker for this module."""
-    root = tmp_path_factory.mktemp("agent-loop")
-    admin_pak = paks.generate().plaintext
-    extra = {"BROKKR__BROKER__ADMIN_PAK": admin_pak, "BROKKR__LOG__LEVEL": "warning"}
-    with running_broker(root / "data", root / "work", extra_env=extra) as server:
-        yield server.url, admin_pak
-
-
-@pytest.fixture
-async def admin(broker: tuple[str, str]) -> AsyncIterator[AsyncBrokkrClient]:
-    async with AsyncBrokkrClient(broker[0], broker[1], retry=Retry(attempts=2)) as client:
-        yield client
 
 
 class World:
@@ -218,13 +162,6 @@ async def _listening(port: int) -> bool:
     writer.close()
     await writer.wait_closed()
     return True
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def probe(settings: Settings, path: str) -> httpx.Response:
@@ -334,7 +271,7 @@ async def test_broker_outage_keeps_probes_up_and_recovers(
     gate = Gate(int(broker[0].rsplit(":", 1)[1]))
     await gate.open()
     await world.admin.agents.activate(world.agent.id)
-    settings = world.settings(f"http://{HOST}:{gate.port}")
+    settings = world.settings(gate.url)
     async with running(settings, recorder):
 
         async def ready() -> bool:
@@ -481,8 +418,11 @@ async def test_a_stuck_stack_blocks_neither_polls_nor_other_stacks(
 
         await eventually(applied)
         polls = (await probe(settings, "/health")).json()["counts"]["polls"]
-        await asyncio.sleep(0.6)
-        assert (await probe(settings, "/health")).json()["counts"]["polls"] > polls
+
+        async def still_polling() -> bool:
+            return bool((await probe(settings, "/health")).json()["counts"]["polls"] > polls)
+
+        await eventually(still_polling)
         assert stuck.id not in reconcile.applied
         reconcile.release.set()
     statuses = {(e.deployment_object_id, e.status) for e in await world.events()}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from textwrap import indent
@@ -96,21 +95,8 @@ def deployment_object(
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeKubeApiServer]:
-    async with FakeKubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def settings(fake: FakeKubeApiServer, tmp_path: Path) -> Settings:
     return settings_for(fake.write_kubeconfig(tmp_path / "kubeconfig"))
-
-
-@pytest.fixture
-async def cluster(settings: Settings) -> AsyncIterator[KubeCluster]:
-    connected = await kube.connect(settings)
-    yield connected
-    await connected.aclose()
 
 
 async def run(

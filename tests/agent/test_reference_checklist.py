@@ -194,12 +194,6 @@ data: {{{key}: {value}}}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeKubeApiServer]:
-    async with FakeKubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def settings(fake: FakeKubeApiServer, tmp_path: Path) -> Settings:
     return settings_for(fake.write_kubeconfig(tmp_path / "kubeconfig"))
 

@@ -13,8 +13,6 @@ without a Build, and an unknown work type, fail permanently naming why.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,13 @@ import msgspec
 import pytest
 import yaml
 
-from brokkr.agent import kube, manifests
+from brokkr.agent import manifests
 from brokkr.agent.kube import KubeCluster
 from brokkr.agent.outcomes import WorkOrderResult
 from brokkr.agent.settings import AgentSection, Settings
 from brokkr.agent.work_orders import Executor
 from brokkr.common import wire
+from tests.agent.waiting import eventually
 from tests.fakes import shipwright
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 
@@ -75,12 +74,6 @@ def order(content: str, *, work_type: str = "custom", retry_count: int = 0) -> w
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeKubeApiServer]:
-    async with FakeKubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def settings(fake: FakeKubeApiServer, tmp_path: Path) -> Settings:
     agent = AgentSection(
         pak="pak",
@@ -94,23 +87,8 @@ async def settings(fake: FakeKubeApiServer, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def cluster(settings: Settings) -> AsyncIterator[KubeCluster]:
-    connected = await kube.connect(settings)
-    yield connected
-    await connected.aclose()
-
-
-@pytest.fixture
 def executor(settings: Settings, cluster: KubeCluster) -> Executor:
     return Executor(settings, cluster)
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-    return found
 
 
 def started(executor: Executor, work: wire.WorkOrder) -> asyncio.Task[WorkOrderResult]:

@@ -13,36 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import pytest
 
 from brokkr.agent.outcomes import WorkOrderResult
 from brokkr.agent.work_queue import WorkQueue
-from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
 from brokkr.common import wire
-from tests.agent.test_loop import Gate
-from tests.cli.serving import HOST, running_broker
+from tests.fakes.gate import Gate
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n"
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(url, admin PAK) of one broker for this module."""
-    root = tmp_path_factory.mktemp("work-queue")
-    admin_pak = paks.generate().plaintext
-    extra = {"BROKKR__BROKER__ADMIN_PAK": admin_pak, "BROKKR__LOG__LEVEL": "warning"}
-    with running_broker(root / "data", root / "work", extra_env=extra) as server:
-        yield server.url, admin_pak
-
-
-@pytest.fixture
-async def admin(broker: tuple[str, str]) -> AsyncIterator[AsyncBrokkrClient]:
-    async with AsyncBrokkrClient(broker[0], broker[1], retry=Retry(attempts=2)) as client:
-        yield client
 
 
 class Runner:
@@ -198,8 +178,7 @@ async def test_a_result_the_broker_could_not_take_is_reported_later(
     gate = Gate(int(broker[0].rsplit(":", 1)[1]))
     await gate.open()
     runner = Runner()
-    url = f"http://{HOST}:{gate.port}"
-    async with agent(admin, broker[0], runner, via=url) as a:
+    async with agent(admin, broker[0], runner, via=gate.url) as a:
         [order_id] = await create(admin, 1, agent_ids=[a.agent.id])
         await a.poll()
         await gate.shut()

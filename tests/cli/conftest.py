@@ -1,7 +1,8 @@
 """Fixtures for the CLI tests: one real broker for the whole session and an in-process runner.
 
 ``broker`` is ``brokkr serve`` as a subprocess on SQLite (the client suite covers PostgreSQL)
-with a seeded admin PAK; ``admin`` is a sync ``BrokkrClient`` with that PAK for arranging state;
+with a seeded admin PAK; ``admin`` is a sync ``BrokkrClient`` with that PAK for arranging state,
+``generator_pak`` and ``stack`` a new generator's PAK and a stack it owns;
 ``cli`` runs ``brokkr`` in-process with typer's ``CliRunner``, with ``BROKKR_CONFIG_DIR`` in a
 temporary directory (no real user configuration is read or written) and ``BROKKR_URL`` /
 ``BROKKR_PAK`` pointing at the session broker unless a test says otherwise.
@@ -25,6 +26,7 @@ from typer.testing import CliRunner, Result
 from brokkr.broker.domain import paks
 from brokkr.cli.main import app
 from brokkr.client import BrokkrClient
+from brokkr.common import wire
 from tests.cli.serving import running_broker
 
 # Wide enough that rich never folds a UUID inside a table cell.
@@ -86,6 +88,19 @@ def admin(broker: Broker) -> Iterator[BrokkrClient]:
     """The admin's client, to arrange what a CLI test needs without going through the CLI."""
     with BrokkrClient(broker.url, broker.admin_pak) as client:
         yield client
+
+
+@pytest.fixture
+def generator_pak(admin: BrokkrClient) -> str:
+    """A new generator's PAK: commands run as a CI pipeline would."""
+    return admin.generators.create(name=unique("ci")).pak
+
+
+@pytest.fixture
+def stack(broker: Broker, generator_pak: str) -> wire.Stack:
+    """A new stack owned by ``generator_pak``'s generator."""
+    with BrokkrClient(broker.url, generator_pak) as ci:
+        return ci.stacks.create(name=unique("web"))
 
 
 class Cli:

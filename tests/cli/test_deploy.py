@@ -63,19 +63,6 @@ def new_agent(admin: BrokkrClient, label: str, *, active: bool) -> Agent:
 
 
 @pytest.fixture
-def generator_pak(admin: BrokkrClient) -> str:
-    pak: str = admin.generators.create(name=unique("ci")).pak
-    return pak
-
-
-@pytest.fixture
-def stack(broker: Broker, generator_pak: str) -> wire.Stack:
-    with BrokkrClient(broker.url, generator_pak) as ci:
-        created: wire.Stack = ci.stacks.create(name=unique("web"))
-    return created
-
-
-@pytest.fixture
 def fleet(admin: BrokkrClient, stack: wire.Stack, generator_pak: str) -> Fleet:
     label = unique("fleet")
     admin.stacks.add_label(stack.id, label)
@@ -301,7 +288,6 @@ def test_wait_exits_1_when_an_agent_reports_failure(cli: Cli, broker: Broker, fl
 
 
 def test_wait_exits_3_when_nobody_reports_in_time(cli: Cli, fleet: Fleet) -> None:
-    started = time.monotonic()
     result = cli(
         "deploy",
         fleet.stack.name,
@@ -316,7 +302,6 @@ def test_wait_exits_3_when_nobody_reports_in_time(cli: Cli, fleet: Fleet) -> Non
         pak=fleet.generator_pak,
     )
     assert result.exit_code == 3, describe(result)
-    assert time.monotonic() - started < 10
     assert "timed out: 2 agent(s) have not reported" in result.stderr
     for agent in fleet.active:
         assert "PENDING" in summary_line(result, agent)
@@ -330,7 +315,6 @@ def test_wait_fails_at_once_when_no_active_agent_receives_the_stack(
     admin.stacks.add_label(stack.id, label)
     idle = [new_agent(admin, label, active=False) for _ in range(idle_agents)]
 
-    started = time.monotonic()
     result = cli(
         "deploy",
         stack.name,
@@ -343,8 +327,8 @@ def test_wait_fails_at_once_when_no_active_agent_receives_the_stack(
         input=SERVICE,
         pak=generator_pak,
     )
+    # 4 comes only from the check before the first poll: it did not wait for --timeout.
     assert result.exit_code == 4, describe(result)
-    assert time.monotonic() - started < 10
     assert "error: no active agent receives this stack: nothing was deployed" in result.stderr
     if idle:
         assert f"not waiting for 1 inactive agent(s): {idle[0].name}" in result.stderr

@@ -5,7 +5,8 @@ except the few that print no resource (listed with the reason); table-driven ove
 commands that lacked them, ``-o json`` prints the resource (or, for a delete, ``{kind, id,
 deleted}``) and ``-q`` prints its id (for ``create``, the id then the one-time PAK; for
 ``rotate-pak``, the new PAK), and what they print is what the broker then holds; a refused
-request prints each ``details.fields`` entry as ``field: reason`` (allowed values of an enum).
+request prints each ``details.fields`` entry as ``field: reason`` (allowed values of an enum);
+a table on a narrow terminal keeps an id whole on one line (the other columns fold).
 """
 
 from __future__ import annotations
@@ -132,6 +133,12 @@ def test_whoami_quiet_prints_the_identity(cli: Cli, admin: BrokkrClient) -> None
     assert cli.ok("whoami", "-q").stdout == "admin\n"
     created = admin.agents.create(name=unique("agent"), cluster_name=unique("cluster"))
     assert cli.ok("whoami", "-q", pak=created.initial_pak).stdout == f"{created.agent.id}\n"
+
+
+def test_a_table_keeps_ids_whole_on_a_narrow_terminal(cli: Cli, admin: BrokkrClient) -> None:
+    created = admin.agents.create(name=unique("agent"), cluster_name=unique("cluster")).agent
+    table = cli.ok("agents", "get", str(created.id), env={"COLUMNS": "60"}).stdout
+    assert str(created.id) in table, table
 
 
 def test_a_refused_request_prints_each_field_and_its_reason(cli: Cli, admin: BrokkrClient) -> None:

@@ -2,10 +2,11 @@
 against a real broker (subprocess, SQLite; the client suite covers PostgreSQL).
 
 Covers: create from a template file and a YAML or JSON schema file (version 1, then 2 for the
-same name), list, get by id, by NAME and by NAME@VERSION (``--content`` byte for byte), update
-(a new version), delete of one version, labels and annotations add|list|remove, with table,
-``-o json`` and ``-q`` output; ``render`` with ``--param`` (JSON values: 3 is a number) over
-``--params-file``: the YAML on stdout and "valid" on stderr, exit 0, nothing stored; an invalid
+same name; a YAML schema's timestamps stay text), list, get by id, by NAME and by NAME@VERSION
+(``--content`` byte for byte), update (a new version), delete of one version, labels and
+annotations add|list|remove, with table, ``-o json`` and ``-q`` output; ``render`` with
+``--param`` (JSON values: 3 is a number) over ``--params-file`` (one YAML document; two are
+refused): the YAML on stdout and "valid" on stderr, exit 0, nothing stored; an invalid
 result or invalid parameters exit 1 listing every violation; ``deploy --template NAME@1``
 stores exactly what ``render`` printed, and ``objects get`` shows its provenance (table and
 ``-o json``; null for a pushed object); ``deploy`` with both or neither of ``-f`` and
@@ -24,7 +25,7 @@ import pytest
 
 from brokkr.client import BrokkrClient
 from brokkr.common import wire
-from tests.cli.conftest import Broker, Cli, describe, unique
+from tests.cli.conftest import Cli, describe, unique
 
 CONTENT = (
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n"
@@ -46,19 +47,6 @@ def files(tmp_path: Path) -> tuple[str, str]:
     content.write_text(CONTENT, encoding="utf-8")
     schema.write_text(SCHEMA_YAML, encoding="utf-8")
     return str(content), str(schema)
-
-
-@pytest.fixture
-def generator_pak(admin: BrokkrClient) -> str:
-    pak: str = admin.generators.create(name=unique("ci")).pak
-    return pak
-
-
-@pytest.fixture
-def stack(broker: Broker, generator_pak: str) -> wire.Stack:
-    with BrokkrClient(broker.url, generator_pak) as ci:
-        created: wire.Stack = ci.stacks.create(name=unique("web"))
-    return created
 
 
 def created_template(cli: Cli, files: tuple[str, str], name: str, pak: str) -> wire.StackTemplate:
@@ -104,6 +92,28 @@ def test_create_list_get_update_and_delete(
     assert cli.ok("templates", "get", str(second["id"]), "-q").stdout == f"{second['id']}\n"
     bad_version = cli.fails("templates", "get", f"{name}@latest", pak=generator_pak)
     assert bad_version.exit_code == 2 and "must be a number" in bad_version.stderr
+
+
+def test_yaml_files_load_as_the_broker_loads_yaml(
+    cli: Cli, files: tuple[str, str], generator_pak: str, tmp_path: Path
+) -> None:
+    content, _ = files
+    schema = tmp_path / "dated.schema.yaml"
+    schema.write_text("type: object\nproperties: {since: {default: 2024-01-02}}\n", "utf-8")
+    created = json.loads(
+        cli.ok(
+            "templates", "create", "--name", unique("cm"), "-f", content, "--schema", str(schema),
+            "-o", "json", pak=generator_pak,
+        ).stdout
+    )  # fmt: skip
+    assert (
+        json.loads(created["parameters_schema"])["properties"]["since"]["default"] == "2024-01-02"
+    )
+
+    two = tmp_path / "two.yaml"
+    two.write_text("name: web\n---\nreplicas: 1\n", "utf-8")
+    refused = cli("templates", "render", created["name"], "--params-file", str(two))
+    assert refused.exit_code == 2 and "more than one YAML document" in refused.stderr
 
 
 def test_labels_and_annotations(cli: Cli, files: tuple[str, str], generator_pak: str) -> None:

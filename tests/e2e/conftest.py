@@ -8,19 +8,17 @@
   agent targets; ``agent_process`` runs ``brokkr agent run`` as a subprocess with BROKKR__AGENT__*
   variables (polling 1 s, short reconcile interval and backoff, a free health port, output to a
   file) and always stops it (SIGTERM, then kill) when the context exits.
+- ``inventories`` lists the agents' inventory ConfigMaps in the fake cluster.
 """
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +26,7 @@ import pytest
 from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
 from brokkr.common import wire
+from tests.agent.waiting import eventually
 from tests.cli.serving import BROKKR, HOST, STOP_TIMEOUT, Server, environment, free_port
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 
@@ -268,17 +267,6 @@ def agent_process(
                 process.wait()
 
 
-Check = Callable[[], Awaitable[bool]] | Callable[[], bool]
-
-
-async def eventually(check: Check, *, timeout: float = DEADLINE, what: str = "condition") -> None:
-    """Poll ``check`` (sync or async) until true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result: Any = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout:.0f} s"
-        await asyncio.sleep(0.1)
+def inventories(kube: FakeKubeApiServer) -> list[str]:
+    """The names of the agents' inventory ConfigMaps in the cluster."""
+    return [name for name in kube.names("ConfigMap", "brokkr-system") if "inventory" in name]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from brokkr.agent import manifests
+from tests.agent.waiting import eventually
 from tests.e2e.conftest import (
     GRACE_SECONDS,
     RECONCILE_INTERVAL,
@@ -34,7 +35,6 @@ from tests.e2e.conftest import (
     BrokerProcess,
     World,
     agent_process,
-    eventually,
 )
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.widgets import CRD, WIDGET

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.conftest import World, agent_process, eventually
+from tests.agent.waiting import eventually
+from tests.e2e.conftest import World, agent_process, inventories
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.widgets import CRD, WIDGET
 
@@ -30,10 +31,6 @@ def configmap(name: str, namespace: str = "default") -> str:
         f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\n"
         "data: {key: value}\n"
     )
-
-
-def inventories(kube: FakeKubeApiServer) -> list[str]:
-    return [name for name in kube.names("ConfigMap", "brokkr-system") if "inventory" in name]
 
 
 async def test_deleting_the_inventory_namespace_is_repaired_on_the_next_reconcile(

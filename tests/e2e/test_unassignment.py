@@ -15,13 +15,14 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from tests.agent.waiting import eventually
 from tests.e2e.conftest import (
     POLLING_INTERVAL,
     RECONCILE_INTERVAL,
     BrokerProcess,
     World,
     agent_process,
-    eventually,
+    inventories,
 )
 from tests.e2e.test_agent_flow import CONFIGMAP, DEPLOYMENT, NAMESPACE
 from tests.fakes.kube_apiserver import FakeKubeApiServer
@@ -29,10 +30,6 @@ from tests.fakes.kube_apiserver import FakeKubeApiServer
 LABEL = "env:e2e"
 # Scheduling slack on a loaded machine: two processes, the fake cluster and the test share it.
 SLACK = 5.0
-
-
-def inventories(kube: FakeKubeApiServer) -> list[str]:
-    return [name for name in kube.names("ConfigMap", "brokkr-system") if "inventory" in name]
 
 
 async def test_removing_the_label_removes_the_stack_and_adding_it_back_reapplies(

@@ -16,7 +16,8 @@ import yaml
 
 from brokkr.client import AsyncBrokkrClient, NotFound
 from brokkr.common import wire
-from tests.e2e.conftest import World, agent_process, eventually
+from tests.agent.waiting import eventually
+from tests.e2e.conftest import World, agent_process
 from tests.fakes import shipwright
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 

@@ -78,6 +78,10 @@ class RetryTracker(Generic[KeyT]):
         next_attempt = self._next_attempt.get(key)
         return next_attempt is None or now >= next_attempt
 
+    def any_due(self, *, now: datetime) -> bool:
+        """Whether the retry of some failing key is due (keys that never failed do not count)."""
+        return any(now >= next_attempt for next_attempt in self._next_attempt.values())
+
     def retain(self, keys: Iterable[KeyT]) -> None:
         """Forget every key not in ``keys`` (superseded deployment objects, pruned objects),
         so the tracker does not grow for the life of the process."""

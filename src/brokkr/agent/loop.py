@@ -9,10 +9,10 @@ up neither the polls nor the other stacks, and one stack's reconciles never over
 have a task of their own (``brokkr.agent.work_queue``). On ``stop`` in-flight reconciles and
 work orders may finish within the grace period.
 
-Events report changes, not repetitions: an outcome is posted when it differs from the last one
-posted for that deployment object (a new failure reason, a recovery, an apply, a drift fixed, a
-prune), or when the broker still awaits its acknowledgement (an incremental answer, D12/D13). A
-periodic re-apply that changed nothing and a retry failing the same way post nothing.
+Events report changes, not repetitions (``decisions.worth_posting``): an outcome is posted when
+it differs from the last one posted for that deployment object (a new failure reason, a recovery,
+an apply, a drift fixed, a prune), or when the broker still awaits its acknowledgement (an
+incremental answer, D12/D13).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Literal
 from uuid import UUID
 
 from brokkr.agent import backoff, decisions
@@ -112,12 +111,10 @@ class Runtime:
         self.retries: backoff.RetryTracker[UUID] = backoff.RetryTracker(
             minimum=self.config.backoff_min, maximum=self.config.backoff_max
         )
-        # Deployment objects whose last outcome was a failure (their backoff is in retries).
-        self.failed: set[UUID] = set()
         # The reconcile task of each stack being reconciled; a stack never runs twice at once.
         self.in_flight: dict[UUID, Task] = {}
         # The last (status, message) posted per deployment object: repetitions are not posted.
-        self.posted: dict[UUID, tuple[Literal["SUCCESS", "FAILURE"], str | None]] = {}
+        self.posted: dict[UUID, decisions.Posted] = {}
         # Whether the broker was unreachable, so its return is logged once.
         self.broker_lost = False
         # The last deployment object applied successfully per stack, so drift is corrected from
@@ -306,7 +303,7 @@ class Runtime:
             return
         # A failed object stays in the broker's answer (D12), so its ETag does not move:
         # ask afresh once a retry is due, or the 304s would hide it.
-        etag = None if self.retry_due() else self.etag
+        etag = None if self.retries.any_due(now=datetime.now(UTC)) else self.etag
         state = await self.fetch(full=False, etag=etag)
         if state.objects is None:
             return
@@ -342,10 +339,6 @@ class Runtime:
         assert self.agent is not None  # noqa: S101 - active implies found
         await self.work.poll(self.agent.id)
 
-    def retry_due(self) -> bool:
-        now = datetime.now(UTC)
-        return any(self.retries.is_due(key, now=now) for key in self.failed)
-
     async def fetch(self, *, full: bool, etag: str | None) -> TargetState:
         assert self.agent is not None  # noqa: S101 - only polled once active
         started = time.perf_counter()
@@ -371,7 +364,6 @@ class Runtime:
         served = {obj.id for obj in latest}
         # Objects no longer served (superseded, deleted, or reported) stop being tracked.
         self.retries.retain(served)
-        self.failed &= served
         self.posted = {key: last for key, last in self.posted.items() if key in served}
         if self.stop.is_set():
             return True
@@ -429,20 +421,19 @@ class Runtime:
     async def report(self, outcome: Outcome, *, acknowledge: bool) -> None:
         assert self.agent is not None  # noqa: S101 - only reconciled once active
         key = outcome.deployment_object_id
-        status: Literal["SUCCESS", "FAILURE"] = "SUCCESS" if outcome.success else "FAILURE"
-        message = wire.fit_event_message(outcome.message)
-        last = self.posted.get(key)
+        posting: decisions.Posted = (
+            "SUCCESS" if outcome.success else "FAILURE",
+            wire.fit_event_message(outcome.message),
+        )
+        worth = decisions.worth_posting(
+            self.posted.get(key), posting, changed=outcome.changed, acknowledge=acknowledge
+        )
         if outcome.success:
             self.retries.succeeded(key)
-            self.failed.discard(key)
             self.health.counts["applied"] += 1
-            recovered = last is not None and last[0] != status
-            worth = outcome.changed or recovered or (last is None and acknowledge)
         else:
             retry_at = self.retries.failed(key, now=datetime.now(UTC))
-            self.failed.add(key)
             self.health.counts["failed"] += 1
-            worth = last != (status, message)
             log.log(
                 logging.WARNING if worth else logging.INFO,
                 "deployment object %s %s (%s); retrying after %s",
@@ -453,7 +444,8 @@ class Runtime:
             )
         if not worth:
             return
+        status, message = posting
         await self.client.agents.report_event(
             self.agent.id, deployment_object_id=key, status=status, message=message
         )
-        self.posted[key] = (status, message)
+        self.posted[key] = posting

@@ -200,20 +200,16 @@ def stamp(
     checksum: str,
 ) -> Manifest:
     """A copy carrying the ownership label and annotations, merged into the user's own (D23)."""
-    original = dict(manifest)
-    stamped: Manifest = copy.deepcopy(original)
-    metadata: dict[str, Any] = stamped.setdefault("metadata", {})
-    # `labels:` with no value parses as None; treat it as empty rather than failing.
-    metadata["labels"] = {**(metadata.get("labels") or {}), STACK_ID_LABEL: str(stack_id)}
-    metadata["annotations"] = {
-        **(metadata.get("annotations") or {}),
-        STACK_ANNOTATION: str(stack_id),
-        CHECKSUM_ANNOTATION: checksum,
-        DEPLOYMENT_OBJECT_ID_ANNOTATION: str(deployment_object_id),
-        LAST_CONFIG_APPLIED_ANNOTATION: json.dumps(original, sort_keys=True, default=str),
-        OWNER_ID_ANNOTATION: str(owner_id),
-    }
-    return stamped
+    return _stamped(
+        manifest,
+        labels={STACK_ID_LABEL: str(stack_id)},
+        annotations={
+            STACK_ANNOTATION: str(stack_id),
+            CHECKSUM_ANNOTATION: checksum,
+            DEPLOYMENT_OBJECT_ID_ANNOTATION: str(deployment_object_id),
+            OWNER_ID_ANNOTATION: str(owner_id),
+        },
+    )
 
 
 def stamp_work_order(
@@ -221,17 +217,27 @@ def stamp_work_order(
 ) -> Manifest:
     """A copy carrying the work order's label and the owner annotation, merged into the user's
     own (D23). No stack stamps: no stack's prune may ever take a work order's objects."""
+    return _stamped(
+        manifest,
+        labels={WORK_ORDER_ID_LABEL: str(work_order_id)},
+        annotations={OWNER_ID_ANNOTATION: str(owner_id)},
+    )
+
+
+def _stamped(
+    manifest: Mapping[str, Any], *, labels: dict[str, str], annotations: dict[str, str]
+) -> Manifest:
+    """A deep copy with ``labels`` and ``annotations`` merged over the user's own, and the
+    manifest as given recorded as its last applied configuration."""
     original = dict(manifest)
     stamped: Manifest = copy.deepcopy(original)
     metadata: dict[str, Any] = stamped.setdefault("metadata", {})
-    metadata["labels"] = {
-        **(metadata.get("labels") or {}),
-        WORK_ORDER_ID_LABEL: str(work_order_id),
-    }
+    # `labels:` with no value parses as None; treat it as empty rather than failing.
+    metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
     metadata["annotations"] = {
         **(metadata.get("annotations") or {}),
+        **annotations,
         LAST_CONFIG_APPLIED_ANNOTATION: json.dumps(original, sort_keys=True, default=str),
-        OWNER_ID_ANNOTATION: str(owner_id),
     }
     return stamped
 

@@ -18,23 +18,16 @@ from collections.abc import Callable
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from brokkr.broker.api import errors as api_errors
 from brokkr.broker.domain import errors
 from brokkr.broker.settings import LimitsSettings
-from brokkr.common import wire
 
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout"}
 
 
 def error_response(error: errors.BrokerError) -> bytes:
     """A complete HTTP/1.1 response carrying the D2 body of ``error``; the connection closes."""
-    body = msgspec.json.encode(
-        wire.ErrorBody(
-            error=error.message,
-            code=error.code,
-            message=error.message,
-            details=msgspec.UNSET if error.details is None else error.details,
-        )
-    )
+    body = msgspec.json.encode(api_errors.body_of(error))
     head = (
         b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
         b"connection: close\r\n\r\n" % (error.status, _REASONS[error.status], len(body))

@@ -32,7 +32,8 @@ class Version(msgspec.Struct, frozen=True, kw_only=True):
 
     id: UUID
     content: str
-    schema: dict[str, Any]
+    # The parameter schema as stored (JSON text): decoded in the worker, once per version.
+    schema_json: str
 
 
 def _limit_memory(max_bytes: int) -> None:
@@ -50,8 +51,7 @@ def _compiled(
 def _render(
     version: Version, parameters: Any, context: Mapping[str, Any], limits: templating.RenderLimits
 ) -> str:
-    schema_json = msgspec.json.encode(version.schema, order="sorted").decode()
-    template, schema = _compiled(version.id, version.content, schema_json)
+    template, schema = _compiled(version.id, version.content, version.schema_json)
     parameter_schemas.validate(schema, parameters)
     try:
         return templating.render(template, context, limits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -108,11 +109,14 @@ def show_deleted(
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat(timespec="seconds")).replace("+00:00", "Z")
-    return str(value)
+    if isinstance(value, datetime):
+        return timestamp(value)
+    return "-" if value is None else str(value)
+
+
+def timestamp(value: datetime | None) -> str:
+    """A time as a table shows it: to the second, UTC as ``Z``; ``-`` for none."""
+    return "-" if value is None else value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def error(message: str) -> None:

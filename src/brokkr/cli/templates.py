@@ -12,12 +12,11 @@ from typing import Any
 from uuid import UUID
 
 import typer
-import yaml
 
 from brokkr.cli import columns, output, session
 from brokkr.cli.output import Format, OutputOption, QuietOption
 from brokkr.client import BrokkrClient
-from brokkr.common import wire
+from brokkr.common import wire, yaml_guard
 
 app = typer.Typer(
     help="Templates: versioned, parameterised deployment objects (JSON Schema parameters).",
@@ -99,12 +98,21 @@ def _read(source: str, hint: str) -> str:
 
 
 def _load(source: str, hint: str) -> Any:
+    return _parsed(_read(source, hint), source, hint)
+
+
+def _parsed(text: str, source: str, hint: str) -> Any:
+    """The one YAML (or JSON) document of ``text``, loaded as the broker and the agent load
+    YAML: within the default limits, timestamps kept as text (so they stay JSON)."""
     try:
-        return yaml.safe_load(_read(source, hint))
-    except yaml.YAMLError as exc:
+        documents = yaml_guard.load_all(text, yaml_guard.YamlLimits())
+    except yaml_guard.YamlRejected as exc:
         raise typer.BadParameter(
-            f"{source}: not valid YAML or JSON: {exc}", param_hint=hint
+            f"{source}: not valid YAML or JSON: {exc.reason}", param_hint=hint
         ) from exc
+    if len(documents) > 1:
+        raise typer.BadParameter(f"{source}: holds more than one YAML document", param_hint=hint)
+    return documents[0] if documents else None
 
 
 def _schema_text(source: str) -> str:
@@ -113,7 +121,7 @@ def _schema_text(source: str) -> str:
     try:
         json.loads(text)
     except ValueError:
-        return json.dumps(_load(source, "--schema"))
+        return json.dumps(_parsed(text, source, "--schema"))
     return text
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from uuid import UUID
 
 import typer
@@ -149,7 +148,7 @@ def describe(order: wire.WorkOrder, *, agent: str) -> str:
     if order.status == "RETRY_PENDING":
         return (
             f"retry {order.retry_count} of {order.max_retries} scheduled for "
-            f"{_time(order.next_retry_after)} after: {order.last_error}"
+            f"{output.timestamp(order.next_retry_after)} after: {order.last_error}"
         )
     if order.status == "PENDING":
         return f"waiting for an agent to claim it ({attempt})"
@@ -177,10 +176,6 @@ def _finished(brokkr: BrokkrClient, order: wire.WorkOrder, names: dict[UUID, str
         return 0
     output.error(f"failed on agent {agent}: {entry.result_message}")
     return EXIT_FAILED
-
-
-def _time(value: datetime | None) -> str:
-    return "-" if value is None else value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @app.command("list")

@@ -16,6 +16,7 @@ import brokkr
 from brokkr.client import errors
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -127,10 +128,11 @@ class Http:
         return msgspec.json.decode(response.content, type=result)
 
     async def pages(
-        self, path: str, result: type[list[T]], *, params: Mapping[str, Any] | None = None
-    ) -> AsyncIterator[list[T]]:
-        """Each page of a GET list. The broker ends a page at ``limit`` items or at its byte
-        budget, and names the next page's offset in X-Next-Offset; the last page has none."""
+        self, path: str, result: type[P], *, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[P]:
+        """Each page of a GET list (a JSON list, or a body holding one). The broker ends a page
+        at ``limit`` items or at its byte budget, and names the next page's offset in
+        X-Next-Offset; the last page has none."""
         query = dict(params or {})
         while True:
             response = await self.send("GET", path, params=query)

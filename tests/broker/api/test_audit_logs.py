@@ -14,13 +14,10 @@ stack hidden as 404) recorded as `access.denied` with the real caller; denied re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from brokkr.broker.api.observability import Observability
 from brokkr.broker.db import tables
 from brokkr.broker.domain import audit, paks
-from tests.broker.conftest import Api, assert_error, auth
+from tests.broker.conftest import Api, assert_error, auth, limits
 
 PATH = "/api/v1/admin/audit-logs"
 LOG_FIELDS = {
@@ -296,20 +293,6 @@ async def test_ip_address_user_agent_and_key_id_are_recorded(api: Api) -> None:
 # --- bounded: clipped text, rate-limited failures ------------------------------------------
 
 
-@contextmanager
-def live_limits(api: Api, **values: int) -> Iterator[None]:
-    """Run with these limits in force, as a config reload would set them."""
-    live = api.broker.app.state.ctx.settings
-    before = live.current
-    live.current = msgspec.structs.replace(
-        before, limits=msgspec.structs.replace(before.limits, **values)
-    )
-    try:
-        yield
-    finally:
-        live.current = before
-
-
 async def dropped(api: Api, action: str) -> float:
     """brokkr_audit_records_dropped_total{action=...} as /metrics shows it."""
     text = (await api.client.get("/metrics")).text
@@ -374,7 +357,7 @@ async def test_failed_authentications_are_recorded_at_a_bounded_rate_per_source(
     api: Api,
 ) -> None:
     before = await dropped(api, "auth.failed")
-    with live_limits(api, audit_failures_per_minute=5):
+    with limits(api, audit_failures_per_minute=5):
         for _ in range(12):
             assert (await api.client.get("/api/v1/agents", headers=auth("nope"))).status_code == 401
         # Another address has its own allowance.
@@ -388,7 +371,7 @@ async def test_failed_authentications_are_recorded_at_a_bounded_rate_per_source(
 
 async def test_failures_with_one_key_id_are_bounded_across_addresses(api: Api) -> None:
     stolen = paks.generate().plaintext
-    with live_limits(api, audit_failures_per_minute=2):
+    with limits(api, audit_failures_per_minute=2):
         for index in range(4):
             async with client_from(api, f"10.0.0.{index}") as client:
                 response = await client.get("/api/v1/agents", headers=auth(stolen))
@@ -398,7 +381,7 @@ async def test_failures_with_one_key_id_are_bounded_across_addresses(api: Api) -
 
 
 async def test_failures_are_bounded_in_all_however_many_addresses(api: Api) -> None:
-    with live_limits(api, audit_failures_per_minute_total=4):
+    with limits(api, audit_failures_per_minute_total=4):
         for index in range(10):
             async with client_from(api, f"10.1.0.{index}") as client:
                 assert (await client.get("/api/v1/agents")).status_code == 401
@@ -463,7 +446,7 @@ async def test_denied_reads_are_not_audited(api: Api) -> None:
 async def test_denied_writes_are_recorded_at_a_bounded_rate(api: Api) -> None:
     _, pak = await api.create_agent()
     before = await dropped(api, "access.denied")
-    with live_limits(api, audit_failures_per_minute=3):
+    with limits(api, audit_failures_per_minute=3):
         for index in range(8):
             response = await api.client.post(
                 "/api/v1/agents", json={"name": f"a{index}", "cluster_name": "c"}, headers=auth(pak)

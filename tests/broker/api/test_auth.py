@@ -83,7 +83,8 @@ REJECTED: dict[str, tuple[Callable[[str], str | None], str, bool]] = {
     "truncated-long-part": (lambda pak: pak[:-3], "malformed", False),
     "wrong-long-part": (lambda pak: _wrong_long_part(pak), "unknown_or_revoked", True),
     "unknown-pak": (lambda pak: paks.generate().plaintext, "unknown_or_revoked", True),
-    "pak-with-trailing-junk": (lambda pak: f"{pak}x", "malformed", False),
+    # Two characters: one more base58 digit can still decode to 24 bytes (1 key in ~80), two never.
+    "pak-with-trailing-junk": (lambda pak: f"{pak}xx", "malformed", False),
     "two-paks": (lambda pak: f"Bearer {pak} {pak}", "malformed", False),
 }
 

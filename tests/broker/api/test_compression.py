@@ -9,8 +9,6 @@ and in order.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
-from contextlib import contextmanager
 from uuid import UUID
 
 import httpx
@@ -21,7 +19,7 @@ from tests.broker.api.test_agent_events import served
 from tests.broker.api.test_deployment_objects import create_stack, post_object
 from tests.broker.api.test_list_pages import configmap
 from tests.broker.api.test_target_state import target
-from tests.broker.conftest import Api, auth
+from tests.broker.conftest import Api, auth, limits
 
 
 def state_path(agent_id: str) -> str:
@@ -40,18 +38,6 @@ class RawRecorder(httpx.AsyncBaseTransport):
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
         self.exchanges.append((request, response.status_code, response.headers, raw))
         return httpx.Response(response.status_code, headers=response.headers, content=raw)
-
-
-@contextmanager
-def batch_budget(api: Api, budget: int) -> Iterator[None]:
-    live = api.broker.app.state.ctx.settings
-    saved = live.current
-    limits = msgspec.structs.replace(saved.limits, target_state_batch_bytes=budget)
-    live.current = msgspec.structs.replace(saved, limits=limits)
-    try:
-        yield
-    finally:
-        live.current = saved
 
 
 async def big_state(api: Api, stacks: int = 3) -> tuple[str, str, list[str]]:
@@ -109,7 +95,7 @@ async def test_etag_round_trip_still_answers_304_without_a_body(api: Api) -> Non
 async def test_a_state_larger_than_the_batch_is_streamed_whole_and_in_order(api: Api) -> None:
     agent_id, pak, ids = await big_state(api, stacks=5)
     # New objects, never served yet: none is in memory, so every batch is read from the database.
-    with batch_budget(api, 1024):
+    with limits(api, target_state_batch_bytes=1024):
         response = await api.client.get(state_path(agent_id), headers=auth(pak))
     assert response.status_code == 200
     assert [item["id"] for item in response.json()] == ids

@@ -8,22 +8,14 @@ still answers 204.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.broker.conftest import Api, assert_error
+from tests.broker.test_ops import openapi
 
 ERROR_REF = "#/components/schemas/ErrorBody"
 
 
-async def _document(api: Api) -> dict[str, Any]:
-    response = await api.client.get("/docs/openapi.json")
-    assert response.status_code == 200
-    document: dict[str, Any] = response.json()
-    return document
-
-
 async def test_every_error_response_is_the_d2_body(api: Api) -> None:
-    document = await _document(api)
+    document = await openapi(api)
     assert set(document["components"]["schemas"]["ErrorBody"]["required"]) >= {
         "error",
         "code",
@@ -42,7 +34,7 @@ async def test_every_error_response_is_the_d2_body(api: Api) -> None:
 
 
 async def test_operations_with_a_body_document_415_and_422(api: Api) -> None:
-    document = await _document(api)
+    document = await openapi(api)
     with_body = [
         operation
         for operations in document["paths"].values()

@@ -19,7 +19,8 @@ async def last_active(api: Api, generator_id: str) -> str | None:
 
 async def test_authenticating_records_activity_at_most_once_a_minute(api: Api) -> None:
     generator, pak = await api.create_generator()
-    await api.create_agent()
+    _, agent_pak = await api.create_agent()
+    assert (await api.client.post("/api/v1/auth/pak", headers=auth(agent_pak))).status_code == 200
     assert await last_active(api, generator["id"]) is None
 
     assert (await api.client.get("/api/v1/stacks", headers=auth(pak))).status_code == 200

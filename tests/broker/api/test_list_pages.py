@@ -10,8 +10,6 @@ events and audit logs; and the client, which follows the pages to the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -21,22 +19,9 @@ import pytest
 from brokkr.client import AsyncBrokkrClient
 from tests.broker.api.test_agent_events import events_path, report, served
 from tests.broker.api.test_deployment_objects import create_stack, objects_path, post_object
-from tests.broker.conftest import Api, auth
+from tests.broker.conftest import Api, auth, limits
 
 KIB = 1024
-
-
-@contextmanager
-def page_budget(api: Api, budget: int) -> Iterator[None]:
-    """Swap the settings in force, as a config reload does, for one test."""
-    live = api.broker.app.state.ctx.settings
-    saved = live.current
-    limits = msgspec.structs.replace(saved.limits, list_page_bytes=budget)
-    live.current = msgspec.structs.replace(saved, limits=limits)
-    try:
-        yield
-    finally:
-        live.current = saved
 
 
 def configmap(index: int, size: int) -> str:
@@ -66,7 +51,7 @@ async def test_object_pages_stop_at_the_byte_budget_and_links_reach_every_object
     created = [
         await post_object(api, stack["id"], headers, configmap(i, 3 * KIB)) for i in range(5)
     ]
-    with page_budget(api, 8 * KIB):
+    with limits(api, list_page_bytes=8 * KIB):
         pages = await follow(api, objects_path(stack["id"]), headers)
     assert [len(page.json()) for page in pages] == [2, 2, 1]
     assert all(len(page.content) <= 8 * KIB for page in pages)
@@ -81,7 +66,7 @@ async def test_an_object_larger_than_the_budget_is_served_alone(api: Api) -> Non
     stack = await create_stack(api, generator_pak)
     for i in range(3):
         await post_object(api, stack["id"], headers, configmap(i, 4 * KIB))
-    with page_budget(api, 1 * KIB):
+    with limits(api, list_page_bytes=1 * KIB):
         pages = await follow(api, objects_path(stack["id"]), headers)
     assert [len(page.json()) for page in pages] == [1, 1, 1]
 
@@ -128,7 +113,7 @@ async def test_every_list_is_bounded_by_the_byte_budget_and_links_reach_the_rest
     assert whole.status_code == 200 and "x-next-offset" not in whole.headers
     expected = [item["id"] for item in items_of(whole)]
     assert len(expected) >= 4
-    with page_budget(api, 1 * KIB):
+    with limits(api, list_page_bytes=1 * KIB):
         pages = await follow(api, url, api.admin)
     assert len(pages) > 1
     assert all(len(msgspec.json.encode(items_of(page))) <= 1 * KIB for page in pages[:-1])
@@ -138,7 +123,7 @@ async def test_every_list_is_bounded_by_the_byte_budget_and_links_reach_the_rest
 async def test_audit_page_body_counts_what_it_holds(api: Api) -> None:
     for i in range(5):
         await api.create_agent(f"agent-{i}")
-    with page_budget(api, 1 * KIB):
+    with limits(api, list_page_bytes=1 * KIB):
         page = await api.client.get("/api/v1/admin/audit-logs", headers=api.admin)
     body = page.json()
     assert body["total"] == 5 and body["count"] == len(body["logs"]) < 5
@@ -149,7 +134,7 @@ async def test_agent_events_of_an_agent_page_by_bytes(api: Api) -> None:
     world = await served(api)
     for _ in range(6):
         await report(api, world.agent_id, world.agent_pak, world.object_id, "FAILURE")
-    with page_budget(api, 1 * KIB):
+    with limits(api, list_page_bytes=1 * KIB):
         pages = await follow(api, events_path(world.agent_id), auth(world.agent_pak), limit=4)
     assert sum(len(page.json()) for page in pages) == 6
     assert all(len(page.json()) <= 4 for page in pages)
@@ -163,7 +148,7 @@ async def test_the_client_follows_the_pages_to_the_end(api: Api) -> None:
     async with AsyncBrokkrClient(
         "http://broker.test", api.admin_pak, transport=transport
     ) as client:
-        with page_budget(api, 1 * KIB):
+        with limits(api, list_page_bytes=1 * KIB):
             stacks = await client.stacks.list()
             agents = await client.agents.list()
             generators = await client.generators.list()

@@ -174,15 +174,11 @@ async def test_the_sandbox_refuses_with_a_4xx_and_the_broker_stays_up(
     api: Api, content: str, parameters: dict[str, Any], code: str
 ) -> None:
     w = await make_world(api)
-    created = await w.send(
-        "owner",
-        "POST",
-        "/templates",
-        json={"name": "evil", "template_content": content, "parameters_schema": "{}"},
+    created = await w.template(
+        "owner", name="evil", template_content=content, parameters_schema="{}"
     )
+    template_id = created["id"]
     before = await objects(api)
-    assert created.status_code == 201, created.text
-    template_id = created.json()["id"]
     assert_error(await instantiate(w, "owner", template_id, parameters), 422, code)
     render = await w.send(
         "owner", "POST", f"/templates/{template_id}/render", json={"parameters": parameters}
@@ -194,14 +190,10 @@ async def test_the_sandbox_refuses_with_a_4xx_and_the_broker_stays_up(
 
 async def test_output_that_is_not_a_deployment_object_is_refused_but_previewed(api: Api) -> None:
     w = await make_world(api)
-    created = await w.send(
-        "owner",
-        "POST",
-        "/templates",
-        json={"name": "bad", "template_content": "just: {{ name }}\n", "parameters_schema": "{}"},
+    created = await w.template(
+        "owner", name="bad", template_content="just: {{ name }}\n", parameters_schema="{}"
     )
-    assert created.status_code == 201, created.text
-    template_id = created.json()["id"]
+    template_id = created["id"]
     preview = await w.send(
         "owner", "POST", f"/templates/{template_id}/render", json={"parameters": {"name": "x"}}
     )
@@ -251,15 +243,11 @@ async def test_a_template_that_runs_away_is_stopped_in_its_worker(
     api: Api, changed: dict[str, Any], code: str
 ) -> None:
     w = await make_world(api)
-    created = await w.send(
-        "owner",
-        "POST",
-        "/templates",
-        json={"name": "doubling", "template_content": DOUBLING, "parameters_schema": "{}"},
+    created = await w.template(
+        "owner", name="doubling", template_content=DOUBLING, parameters_schema="{}"
     )
-    assert created.status_code == 201, created.text
     with limits(api, **({"template_render_timeout_seconds": 30.0} | changed)):
-        path = f"/templates/{created.json()['id']}/render"
+        path = f"/templates/{created['id']}/render"
         render = w.send("owner", "POST", path, json={"parameters": {}})
         task = asyncio.create_task(render)
         # The broker answers while the worker struggles.

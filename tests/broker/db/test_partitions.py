@@ -2,11 +2,11 @@
 and recovers by itself.
 
 Covers a PostgreSQL behind a TCP proxy that freezes (keeps every connection open, forwards
-nothing, like a network partition): /readyz is 503 within 2 s, reads and writes are 503
-``database_unavailable`` within the acquire/statement timeouts, /healthz stays 200, and once the
-proxy forwards again the same broker is ready and serves without a restart. On SQLite, a
-statement running past ``database.statement_timeout_seconds`` is stopped (503) and the next
-request is served.
+nothing, like a network partition): /readyz, reads and writes answer 503 ``database_unavailable``
+instead of hanging, /healthz stays 200, and once the proxy forwards again the same broker is
+ready and serves without a restart. On both databases, a statement running past
+``database.statement_timeout_seconds`` is stopped (503) and the next one runs. How fast the 503s
+come (/readyz within 2 s) is measured by bench/hostile.py, not asserted here.
 """
 
 from __future__ import annotations

@@ -12,11 +12,8 @@ from litestar.params import FromQuery, QueryParameter
 from brokkr.broker import services
 from brokkr.broker.api import responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
-from brokkr.broker.domain import audit, errors
+from brokkr.broker.domain import audit, errors, paging
 from brokkr.common import wire
-
-# Both databases store LIMIT/OFFSET as signed 64-bit integers; beyond that is a 400, not a 500.
-_MAX_OFFSET = 2**63 - 1
 
 
 def _utc(name: str, moment: datetime | None) -> datetime | None:
@@ -54,8 +51,8 @@ async def list_audit_logs(
     resource_id: FromQuery[UUID | None] = None,
     since: Annotated[datetime | None, QueryParameter(name="from")] = None,
     until: Annotated[datetime | None, QueryParameter(name="to")] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=_MAX_OFFSET)] = audit.DEFAULT_LIMIT,
-    offset: Annotated[int, QueryParameter(ge=0, le=_MAX_OFFSET)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=paging.MAX_OFFSET)] = audit.DEFAULT_LIMIT,
+    offset: responses.Offset = 0,
 ) -> Response[wire.AuditLogList]:
     query = audit.Query(
         actor_type=actor_type,

@@ -1,17 +1,21 @@
 """Request bodies at the edge: JSON routes take only JSON media types (415), and no JSON body is
-decoded when it nests deeper than ``limits.max_json_depth`` (422), since the decoder recurses."""
+decoded when it nests deeper than ``limits.max_json_depth`` (422), since the decoder recurses.
+A label may be sent as a bare JSON string, which is checked here."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from brokkr.broker.domain import errors
 from brokkr.broker.services.context import Context
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 # The contents of JSON strings may hold any bracket; they are blanked before counting.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -70,3 +74,14 @@ async def json_only(
     if not is_json(content_type):
         raise errors.UnsupportedContentType(media_type(content_type))
     ensure_shallow(connection.app.state.ctx, await connection.body())
+
+
+def label_body(data: str | S, kind: type[S]) -> S:
+    """A label sent as an object (``kind``) or as the bare string (the reference's form), checked
+    here because Litestar drops the constraints of a constrained ``str`` inside a union (D14)."""
+    if not isinstance(data, str):
+        return data
+    try:
+        return msgspec.convert({"label": data}, kind)
+    except msgspec.ValidationError as exc:
+        raise errors.ValidationFailed({"label": str(exc)}) from exc

@@ -111,7 +111,7 @@ async def list_deployment_objects(
     caller: CallerDep,
     id: FromPath[UUID],
     limit: Annotated[int, QueryParameter(ge=1, le=paging.MAX_OFFSET)] = 100,
-    offset: Annotated[int, QueryParameter(ge=0, le=paging.MAX_OFFSET)] = 0,
+    offset: responses.Offset = 0,
 ) -> Response[list[wire.DeploymentObject]]:
     found = await services.deployment_objects.list_for_stack(
         ctx, caller=caller, stack_id=id, limit=limit, offset=offset

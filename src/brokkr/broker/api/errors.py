@@ -27,17 +27,30 @@ _CODES = {
 }
 
 
-def render(
-    status: int, *, code: str, message: str, details: dict[str, Any] | None = None
-) -> Response[wire.ErrorBody]:
-    body = wire.ErrorBody(
+def _body(*, code: str, message: str, details: dict[str, Any] | None) -> wire.ErrorBody:
+    return wire.ErrorBody(
         error=message,
         code=code,
         message=message,
         details=msgspec.UNSET if details is None else details,
     )
+
+
+def body_of(error: errors.BrokerError) -> wire.ErrorBody:
+    """The D2 body of ``error``; also written outside Litestar (CORS refusals, HTTP/1.1 400/408)."""
+    return _body(code=error.code, message=error.message, details=error.details)
+
+
+def render(
+    status: int, *, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response[wire.ErrorBody]:
     headers = {"WWW-Authenticate": 'Bearer realm="brokkr"'} if status == 401 else None
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    return Response(
+        _body(code=code, message=message, details=details),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def broker_error(_: Request[Any, Any, Any], exc: errors.BrokerError) -> Response[wire.ErrorBody]:

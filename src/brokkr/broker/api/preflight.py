@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from brokkr.broker.api import errors as api_errors
 from brokkr.broker.domain import errors
-from brokkr.common import wire
 
 if TYPE_CHECKING:
     from brokkr.broker.api.observability import Message, Send
@@ -45,12 +45,7 @@ def _is_plain_400(start: Message) -> bool:
 async def _send_refusal(send: Send, start: Message, text: bytes) -> None:
     reason = text.decode("utf-8", "replace")
     refused = [part.strip() for part in reason.removeprefix(_PREFIX).split(",") if part.strip()]
-    error = errors.CorsPreflightRefused(refused)
-    body = msgspec.json.encode(
-        wire.ErrorBody(
-            error=error.message, code=error.code, message=error.message, details=error.details or {}
-        )
-    )
+    body = msgspec.json.encode(api_errors.body_of(errors.CorsPreflightRefused(refused)))
     headers = [(name, value) for name, value in start.get("headers", []) if name not in _REPLACED]
     headers += [
         (b"content-type", b"application/json"),

@@ -5,30 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-import msgspec
 from litestar import Router, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from brokkr.broker import services
-from brokkr.broker.api import paths, responses, security
+from brokkr.broker.api import bodies, paths, responses, security
 from brokkr.broker.api.dependencies import CallerDep, ContextDep
-from brokkr.broker.domain import errors
 from brokkr.common import wire
 from brokkr.common.wire.types import Label
 
 _READERS = "Readable by admins and, for a system or its own template, a generator."
 _WRITERS = "Changed by admins and the owning generator (system templates: admins only)."
-
-
-def _label_body(data: str | wire.NewTemplateLabel) -> wire.NewTemplateLabel:
-    """The object form as is; the bare string checked here, because Litestar drops the
-    constraints of a constrained ``str`` inside a union (D14)."""
-    if not isinstance(data, str):
-        return data
-    try:
-        return msgspec.convert({"label": data}, wire.NewTemplateLabel)
-    except msgspec.ValidationError as exc:
-        raise errors.ValidationFailed({"label": str(exc)}) from exc
 
 
 @get(
@@ -65,7 +52,7 @@ async def add_label(
     id: FromPath[UUID],
     data: JSONBody[Label | wire.NewTemplateLabel],
 ) -> wire.TemplateLabel:
-    new = _label_body(data)
+    new = bodies.label_body(data, wire.NewTemplateLabel)
     return await services.template_metadata.add_label(ctx, caller=caller, template_id=id, new=new)
 
 

@@ -78,7 +78,7 @@ class Database:
         if not self.is_postgres or self.fast_pool is not None:
             return
         self.fast_pool = await asyncpg.create_pool(
-            self._dsn(),
+            self.dsn(),
             min_size=1,
             max_size=self._pool_size,
             timeout=self.timeouts.connect,
@@ -205,7 +205,8 @@ class Database:
             self.fast_pool = None
         await self.engine.dispose()
 
-    def _dsn(self) -> str:
+    def dsn(self) -> str:
+        """The PostgreSQL URL for bare asyncpg (the fast pool, the change listener)."""
         return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 

@@ -68,7 +68,7 @@ def translate(context: sa.engine.ExceptionContext) -> None:
     run = context.execution_context
     if not isinstance(run, DefaultExecutionContext) or run.compiled is None:
         raise errors.ConstraintViolation("change") from exc
-    conflict = _CONFLICTS.get(violated_constraint(exc) or "")
+    conflict = _CONFLICTS.get(_violated_constraint(exc) or "")
     if conflict is not None:
         raise conflict(run.compiled_parameters[0]) from exc
     table = getattr(run.compiled.statement, "table", None)
@@ -76,7 +76,7 @@ def translate(context: sa.engine.ExceptionContext) -> None:
     raise errors.ConstraintViolation(noun) from exc
 
 
-def violated_constraint(exc: sa.exc.IntegrityError) -> str | None:
+def _violated_constraint(exc: sa.exc.IntegrityError) -> str | None:
     """The violated unique index/constraint name, or None for other integrity errors."""
     cause = getattr(exc.orig, "__cause__", None)
     name = getattr(cause, "constraint_name", None)

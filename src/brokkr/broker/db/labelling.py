@@ -1,5 +1,5 @@
-"""Labels and annotations of one kind of owner (agents, stacks): hard-deleted rows, a label at
-most once and one value per annotation key for each owner (a second is ``integrity``'s
+"""Labels and annotations of one kind of owner (agents, stacks, templates): hard-deleted rows, a
+label at most once and one value per annotation key for each owner (a second is ``integrity``'s
 conflict). Rows are read as the wire Struct, from the columns it names."""
 
 from __future__ import annotations

@@ -99,8 +99,7 @@ class ChangeListener:
         self._on_state_changed(None)
 
     async def _listen_postgres(self) -> None:
-        url = self._database.engine.url.set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
+        dsn = self._database.dsn()
         delay = 0.5
         while True:
             try:

@@ -106,24 +106,21 @@ async def digest(database: Database, agent_id: UUID, *, full: bool) -> list[Entr
 async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:
     """Is this object one the agent is (or was) given: a live revision of an associated live
     stack, a deletion marker still owed to it, or one it already reported on."""
-    owed = sa.select(_r.c.agent_id).where(
-        _r.c.agent_id == agent_id, _r.c.deployment_object_id == object_id
-    )
+    owed = sa.exists().where(_r.c.agent_id == agent_id, _r.c.deployment_object_id == object_id)
     # An object the agent already reported on stays "served" to it, so a retried report of an
     # acknowledged deletion marker is accepted rather than refused.
-    reported = sa.select(_e.c.id).where(
+    reported = sa.exists().where(
         _e.c.agent_id == agent_id, _e.c.deployment_object_id == object_id, _e.c.deleted_at.is_(None)
     )
-    if (await tx.execute(sa.union_all(owed, reported).limit(1))).first() is not None:
-        return True
-    row = (
-        await tx.execute(
-            sa.select(_d.c.stack_id)
-            .join(_s, _s.c.id == _d.c.stack_id)
-            .where(_d.c.id == object_id, _d.c.deleted_at.is_(None), _s.c.deleted_at.is_(None))
-        )
-    ).first()
-    return row is not None and await targeting.is_associated(tx, agent_id, row.stack_id)
+    live = sa.exists().where(
+        _d.c.id == object_id,
+        _d.c.deleted_at.is_(None),
+        _s.c.id == _d.c.stack_id,
+        _s.c.deleted_at.is_(None),
+        _s.c.id.in_(targeting.associated_stack_ids(agent_id)),
+    )
+    # One round trip: event ingestion asks this inside its write transaction.
+    return bool((await tx.execute(sa.select(sa.or_(owed, reported, live)))).scalar_one())
 
 
 async def owe_marker(tx: Tx, marker_id: UUID, agent_ids: list[UUID], *, now: datetime) -> None:

@@ -51,14 +51,25 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def by(
-    caller: Caller,
+    caller: Caller | None,
     *,
     action: str,
     resource_type: str,
     resource_id: UUID | None,
     details: dict[str, Any] | None = None,
 ) -> Entry:
-    """A successful action performed by ``caller``, attributed to its real role and id."""
+    """A successful action performed by ``caller``, attributed to its real role and id; by the
+    broker itself (``system``) when there is no caller."""
+    if caller is None:
+        return Entry(
+            actor_type="system",
+            actor_id=None,
+            key_id=None,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            details=details,
+        )
     return Entry(
         actor_type=caller.role.value,
         actor_id=caller.id,
@@ -83,18 +94,14 @@ def denied(
     resource_id: UUID | None,
 ) -> Entry:
     """A write ``caller`` attempted and was refused (``code``), attributed to it (D11)."""
-    return Entry(
-        actor_type=caller.role.value,
-        actor_id=caller.id,
-        key_id=caller.identity.key_id,
+    entry = by(
+        caller,
         action="access.denied",
         resource_type=resource_type,
         resource_id=resource_id,
-        outcome="failure",
         details={"code": code, "method": method, "route": route, "path": path},
-        ip_address=caller.ip_address,
-        user_agent=caller.user_agent,
     )
+    return msgspec.structs.replace(entry, outcome="failure")
 
 
 def resource_of(route: str, path_params: Mapping[str, object]) -> tuple[str, UUID | None]:

@@ -561,19 +561,6 @@ class DeploymentObjectTooLarge(PayloadTooLarge):
         super().__init__(message=message, details=details)
 
 
-class TemplateRenderTimedOut(Unprocessable):
-    code = "template_render_timeout"
-
-    def __init__(self, timeout_seconds: float) -> None:
-        message = f"the template did not render within {timeout_seconds:g} s"
-        super().__init__(message=message, details={"timeout_seconds": timeout_seconds})
-
-
-class TemplateMemoryExceeded(Unprocessable):
-    code = "template_memory_exceeded"
-    text = "the template needed more memory than a render may use"
-
-
 class TemplateTooLarge(PayloadTooLarge):
     code = "template_too_large"
 
@@ -716,6 +703,19 @@ class TemplateOutputTooLarge(Unprocessable):
     def __init__(self, limit_bytes: int) -> None:
         message = f"the rendered output is larger than {limit_bytes} bytes"
         super().__init__(message=message, details={"max_bytes": limit_bytes})
+
+
+class TemplateRenderTimedOut(Unprocessable):
+    code = "template_render_timeout"
+
+    def __init__(self, timeout_seconds: float) -> None:
+        message = f"the template did not render within {timeout_seconds:g} s"
+        super().__init__(message=message, details={"timeout_seconds": timeout_seconds})
+
+
+class TemplateMemoryExceeded(Unprocessable):
+    code = "template_memory_exceeded"
+    text = "the template needed more memory than a render may use"
 
 
 class ParametersSchemaInvalid(Unprocessable):

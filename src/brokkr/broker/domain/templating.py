@@ -104,7 +104,7 @@ def render(template: Compiled, parameters: Mapping[str, Any], limits: RenderLimi
         raise errors.TemplateRenderFailed(str(exc), line=None) from exc
     finally:
         _BUDGET.reset(token)
-    if _utf8_size_over(output, limits.max_output_bytes):
+    if utf8_size_over(output, limits.max_output_bytes):
         raise errors.TemplateOutputTooLarge(limits.max_output_bytes)
     return output
 
@@ -126,7 +126,8 @@ class _OutputTooLarge(Exception):
 _BUDGET: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_output_budget")
 
 
-def _utf8_size_over(text: str, limit: int) -> bool:
+def utf8_size_over(text: str, limit: int) -> bool:
+    """Is ``text`` longer than ``limit`` bytes in UTF-8 (lone surrogates counted as 3)?"""
     # Cheap first: UTF-8 takes 1 to 4 bytes per character.
     if len(text) * 4 <= limit:
         return False
@@ -374,12 +375,11 @@ def _addslashes(value: Any) -> str:
 
 
 def _int(value: Any, *, default: int = 0, base: int = 10) -> int:
-    if isinstance(value, bool):
-        return int(value)
+    # A bool is an int here too: true is 1.
     if isinstance(value, (int, float)):
         return int(value)
     try:
-        return int(_string("int", value), base if base != 10 else 10)
+        return int(_string("int", value), base)
     except ValueError:
         return default
 

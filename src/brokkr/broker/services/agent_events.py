@@ -6,11 +6,11 @@ from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors, paging
+from brokkr.broker.services import agents
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 async def record(
@@ -56,10 +56,9 @@ async def list_for_agent(
     ctx: Context, *, caller: access.Caller, agent_id: UUID, limit: int, offset: int
 ) -> paging.Page[wire.AgentEvent]:
     access.require_admin_or_agent(caller, agent_id)
-    limit = min(limit, MAX_LIMIT)
+    limit = min(limit, paging.MAX_LIMIT)
     async with ctx.database.read() as tx:
-        if await db.agents.get(tx, agent_id) is None:
-            raise errors.AgentNotFound(agent_id)
+        await agents.require_live(tx, agent_id)
         rows = await db.agent_events.search(tx, agent_id=agent_id, limit=limit + 1, offset=offset)
     budget = ctx.settings.current.limits.list_page_bytes
     return paging.page(rows[:limit], budget=budget, offset=offset, available=len(rows))
@@ -78,7 +77,7 @@ async def search(
     scope = _scope(caller)
     if agent_id is not None and scope["agent_id"] not in (None, agent_id):
         return paging.Page(items=[], next_offset=None)
-    limit = min(limit, MAX_LIMIT)
+    limit = min(limit, paging.MAX_LIMIT)
     async with ctx.database.read() as tx:
         rows = await db.agent_events.search(
             tx,

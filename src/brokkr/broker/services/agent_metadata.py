@@ -6,14 +6,9 @@ from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
-from brokkr.broker.services import assignments
+from brokkr.broker.services import agents, assignments
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
-
-
-async def _require_live_agent(tx: db.Tx, agent_id: UUID) -> None:
-    if await db.agents.get(tx, agent_id) is None:
-        raise errors.AgentNotFound(agent_id)
 
 
 async def list_labels(
@@ -21,7 +16,7 @@ async def list_labels(
 ) -> list[wire.AgentLabel]:
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
-        await _require_live_agent(tx, agent_id)
+        await agents.require_live(tx, agent_id)
         return await db.agent_metadata.labels.list(tx, agent_id)
 
 
@@ -31,7 +26,7 @@ async def add_label(
     access.require_admin(caller)
     access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
-        await _require_live_agent(w.tx, agent_id)
+        await agents.require_live(w.tx, agent_id)
         async with assignments.of_agent(w, agent_id):
             label = await db.agent_metadata.labels.add(w.tx, agent_id, new.label)
         await w.audit("agent.label_added", "agent", agent_id, {"label": new.label})
@@ -42,7 +37,7 @@ async def add_label(
 async def remove_label(ctx: Context, *, caller: access.Caller, agent_id: UUID, label: str) -> None:
     access.require_admin(caller)
     async with ctx.work(caller) as w:
-        await _require_live_agent(w.tx, agent_id)
+        await agents.require_live(w.tx, agent_id)
         async with assignments.of_agent(w, agent_id):
             if not await db.agent_metadata.labels.remove(w.tx, agent_id, label):
                 raise errors.AgentLabelNotFound(label)
@@ -55,7 +50,7 @@ async def list_annotations(
 ) -> list[wire.AgentAnnotation]:
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
-        await _require_live_agent(tx, agent_id)
+        await agents.require_live(tx, agent_id)
         return await db.agent_metadata.annotations.list(tx, agent_id)
 
 
@@ -65,7 +60,7 @@ async def add_annotation(
     access.require_admin(caller)
     access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
-        await _require_live_agent(w.tx, agent_id)
+        await agents.require_live(w.tx, agent_id)
         async with assignments.of_agent(w, agent_id):
             annotation = await db.agent_metadata.annotations.add(w.tx, agent_id, new.key, new.value)
         await w.audit(
@@ -80,7 +75,7 @@ async def remove_annotation(
 ) -> None:
     access.require_admin(caller)
     async with ctx.work(caller) as w:
-        await _require_live_agent(w.tx, agent_id)
+        await agents.require_live(w.tx, agent_id)
         async with assignments.of_agent(w, agent_id):
             if not await db.agent_metadata.annotations.remove(w.tx, agent_id, key):
                 raise errors.AgentAnnotationNotFound(key)

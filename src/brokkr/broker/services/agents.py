@@ -11,6 +11,12 @@ from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
 
+async def require_live(tx: db.Tx, agent_id: UUID) -> None:
+    """Raise ``AgentNotFound`` unless the agent exists and is not deleted."""
+    if await db.agents.get(tx, agent_id) is None:
+        raise errors.AgentNotFound(agent_id)
+
+
 async def create(
     ctx: Context, *, caller: access.Caller, new: wire.NewAgent
 ) -> wire.CreateAgentResponse:

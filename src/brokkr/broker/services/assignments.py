@@ -6,6 +6,11 @@ the change in its own transaction. An agent that lost a live stack is owed a del
 that stack until it reports SUCCESS, exactly like an agent of a deleted stack, so it removes the
 stack's objects; an agent that gained one back stops owing its markers and is served the stack's
 current object again. Deactivation changes no association: an inactive agent only pauses.
+
+Callers still announce their own change (the agent, or every agent for a stack's labels) beyond
+the pairs settled here: two concurrent changes on either side each miss the other's uncommitted
+half, so neither sees the association change, and only that announcement keeps a stale ETag from
+being answered 304.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import EVERYONE, Work
 from brokkr.common import wire, yaml_guard
 
-MAX_LIST_LIMIT = 1000
-
 # Manifests are parsed here, off the event loop, so that /healthz and agent polls never wait on
 # a big upload, and before any transaction opens, so that no write waits on parsing either.
 # Parsing holds the GIL, so a second thread validates no faster and only takes turns from the
@@ -104,7 +102,7 @@ async def list_for_stack(
 ) -> paging.Page[wire.DeploymentObject]:
     """Newest first, at most ``limit`` objects and ``limits.list_page_bytes`` of JSON."""
     budget = ctx.settings.current.limits.list_page_bytes
-    limit = min(limit, MAX_LIST_LIMIT)
+    limit = min(limit, paging.MAX_LIMIT)
     async with ctx.database.read() as tx:
         await stacks.owned(tx, caller, stack_id)
         # One row more than the page tells whether more follow; sizes first, so only the

@@ -6,14 +6,9 @@ from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, errors
-from brokkr.broker.services import assignments, stacks
+from brokkr.broker.services import agents, assignments, stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
-
-
-async def _live_agent(tx: db.Tx, agent_id: UUID) -> None:
-    if await db.agents.get(tx, agent_id) is None:
-        raise errors.AgentNotFound(agent_id)
 
 
 async def _may_change_targets(
@@ -39,7 +34,7 @@ async def list_targets(
 ) -> list[wire.AgentTarget]:
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
-        await _live_agent(tx, agent_id)
+        await agents.require_live(tx, agent_id)
         return await db.targeting.list_targets(tx, agent_id)
 
 
@@ -49,7 +44,7 @@ async def add_target(
     access.require_same_id(new.agent_id, agent_id, errors.AgentIdMismatch)
     async with ctx.work(caller) as w:
         await _may_change_targets(w.tx, caller, new.stack_id)
-        await _live_agent(w.tx, agent_id)
+        await agents.require_live(w.tx, agent_id)
         async with assignments.of_agent(w, agent_id):
             target = await db.targeting.add_target(w.tx, agent_id, new.stack_id)
         await w.audit("agent.target_added", "agent", agent_id, {"stack_id": str(new.stack_id)})
@@ -74,7 +69,7 @@ async def associated_stacks(
 ) -> list[wire.Stack]:
     access.require_admin_or_agent(caller, agent_id)
     async with ctx.database.read() as tx:
-        await _live_agent(tx, agent_id)
+        await agents.require_live(tx, agent_id)
         return await db.targeting.associated_stacks(tx, agent_id)
 
 

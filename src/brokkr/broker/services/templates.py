@@ -58,9 +58,9 @@ async def modifiable(
     raise errors.TemplateNotAccessible(template_id)
 
 
-def _check(content: str, schema_text: str) -> dict[str, Any]:
+def _check(content: str, schema_text: str) -> None:
     """Both halves of a version checked as create and update require: 422s that name the
-    problem (line and column for the content). Returns the schema."""
+    problem (line and column for the content)."""
     try:
         schema = msgspec.json.decode(schema_text)
     except msgspec.DecodeError as exc:
@@ -69,13 +69,12 @@ def _check(content: str, schema_text: str) -> dict[str, Any]:
         raise errors.ParametersSchemaNotJson(f"found {type(schema).__name__}")
     templating.compile(content)
     parameter_schemas.compile_schema(schema)
-    return schema
 
 
 async def _check_new(ctx: Context, content: str, schema_text: str) -> None:
     """Refuse an oversized template before any work, then compile off the event loop."""
     limit = ctx.settings.current.limits.template_max_bytes
-    if len(content) > limit or len(content.encode("utf-8", "surrogatepass")) > limit:
+    if templating.utf8_size_over(content, limit):
         raise errors.TemplateTooLarge(limit)
     await asyncio.to_thread(_check, content, schema_text)
 
@@ -88,7 +87,7 @@ async def _render(ctx: Context, template: wire.StackTemplate, parameters: Any) -
     version = sandbox.Version(
         id=template.id,
         content=template.template_content,
-        schema=msgspec.json.decode(template.parameters_schema),
+        schema_json=template.parameters_schema,
     )
     return await ctx.renderer.render(
         version,

@@ -44,24 +44,13 @@ class Work:
         details: dict[str, Any] | None = None,
     ) -> None:
         """Record ``action`` as done by the caller (or by the system when there is none)."""
-        if self._caller is None:
-            entry = trail.Entry(
-                actor_type="system",
-                actor_id=None,
-                key_id=None,
-                action=action,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                details=details,
-            )
-        else:
-            entry = trail.by(
-                self._caller,
-                action=action,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                details=details,
-            )
+        entry = trail.by(
+            self._caller,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            details=details,
+        )
         await db.audit.insert(self.tx, entry, now=self.now)
 
     async def record(self, entry: trail.Entry) -> None:

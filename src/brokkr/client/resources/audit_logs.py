@@ -12,6 +12,7 @@ from brokkr.client.http import Http
 from brokkr.common import wire
 
 PAGE = 100
+PATH = "/api/v1/admin/audit-logs"
 
 
 class AuditLogFilter(TypedDict, total=False):
@@ -43,33 +44,32 @@ class AuditLogs:
         limit: int = PAGE,
         offset: int = 0,
     ) -> wire.AuditLogList:
-        params: dict[str, Any] = {
-            "actor_type": actor_type,
-            "actor_id": actor_id,
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "from": since,
-            "to": until,
-            "limit": limit,
-            "offset": offset,
-        }
-        return await self._http.call(
-            "GET", "/api/v1/admin/audit-logs", wire.AuditLogList, params=params
+        filters = AuditLogFilter(
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            since=since,
+            until=until,
         )
+        params = _query(filters, limit=limit, offset=offset)
+        return await self._http.call("GET", PATH, wire.AuditLogList, params=params)
 
     async def iterate(
         self, *, page: int = PAGE, **filters: Unpack[AuditLogFilter]
     ) -> AsyncIterator[wire.AuditLog]:
         """Every matching record, newest first, fetched page by page."""
-        offset = 0
-        while True:
-            batch = await self.list(limit=page, offset=offset, **filters)
+        params = _query(filters, limit=page)
+        async for batch in self._http.pages(PATH, wire.AuditLogList, params=params):
             for record in batch.logs:
                 yield record
-            offset += batch.count
-            if batch.count == 0 or offset >= batch.total:
-                return
+
+
+def _query(filters: AuditLogFilter, **paging: int) -> dict[str, Any]:
+    """The query of a search: ``since`` and ``until`` are sent as ``from`` and ``to``."""
+    query: dict[str, Any] = {k: v for k, v in filters.items() if k not in ("since", "until")}
+    return query | {"from": filters.get("since"), "to": filters.get("until")} | paging
 
 
 class BlockingAuditLogs(Blocking[AuditLogs]):

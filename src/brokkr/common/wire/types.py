@@ -13,8 +13,10 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+# No NUL anywhere (PostgreSQL text cannot hold one).
+_NO_NUL = r"^(?![\s\S]*\x00)"
 # Non-blank (some non-whitespace character) and no NUL anywhere.
-_NON_BLANK_TEXT = r"^(?![\s\S]*\x00)[\s\S]*\S"
+_NON_BLANK_TEXT = _NO_NUL + r"[\s\S]*\S"
 # Characters no identifier may hold: controls (C0, DEL, C1: tab, newline, NUL, ...), lone
 # surrogates and private-use code points.
 _CONTROL = r"\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff"
@@ -66,7 +68,7 @@ Description = Annotated[
 # Free text that may be empty (a generator's description, as the reference allows): capped, no NUL.
 Text = Annotated[
     str,
-    Meta(max_length=4096, pattern=r"^(?![\s\S]*\x00)", description="≤4096 characters."),
+    Meta(max_length=4096, pattern=_NO_NUL, description="≤4096 characters."),
 ]
 # What an agent reports about applying an object: room for a Kubernetes error, not for a dump.
 MAX_EVENT_MESSAGE = 16384
@@ -74,7 +76,7 @@ EventMessage = Annotated[
     str,
     Meta(
         max_length=MAX_EVENT_MESSAGE,
-        pattern=r"^(?![\s\S]*\x00)",
+        pattern=_NO_NUL,
         description=f"≤{MAX_EVENT_MESSAGE} characters.",
     ),
 ]
