@@ -23,7 +23,9 @@ from brokkr.client.resources.agents import Agents, BlockingAgents
 from brokkr.client.resources.audit_logs import AuditLogs, BlockingAuditLogs
 from brokkr.client.resources.auth import Auth, BlockingAuth
 from brokkr.client.resources.deployment_objects import BlockingDeploymentObjects, DeploymentObjects
+from brokkr.client.resources.diagnostics import BlockingDiagnostics, Diagnostics
 from brokkr.client.resources.generators import BlockingGenerators, Generators
+from brokkr.client.resources.health import BlockingHealth, Health
 from brokkr.client.resources.stacks import BlockingStacks, Stacks
 from brokkr.client.resources.templates import BlockingTemplates, Templates
 from brokkr.client.resources.work_orders import BlockingWorkOrders, WorkOrders
@@ -77,6 +79,8 @@ class AsyncBrokkrClient:
         self.agent_events = AgentEvents(self._http)
         self.audit_logs = AuditLogs(self._http)
         self.work_orders = WorkOrders(self._http)
+        self.health = Health(self._http)
+        self.diagnostics = Diagnostics(self._http)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -121,6 +125,8 @@ class BrokkrClient:
         self.agent_events = BlockingAgentEvents(client.agent_events, loop)
         self.audit_logs = BlockingAuditLogs(client.audit_logs, loop)
         self.work_orders = BlockingWorkOrders(client.work_orders, loop)
+        self.health = BlockingHealth(client.health, loop)
+        self.diagnostics = BlockingDiagnostics(client.diagnostics, loop)
 
     def close(self) -> None:
         if self._loop.is_closed():

@@ -457,3 +457,77 @@ work_order_log = sa.Table(
     sa.Column("yaml_content", sa.Text, nullable=False),
     sa.Index("ix_work_order_log_completed_at", "completed_at"),
 )
+
+# The latest health each agent reported for a deployment object it applied: one row per pair,
+# replaced by every report. ``summary`` is the HealthSummary as compact JSON text (the wire's
+# DeploymentHealth carries it as a string).
+deployment_health = sa.Table(
+    "deployment_health",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "deployment_object_id",
+        sa.Uuid,
+        sa.ForeignKey("deployment_objects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("checked_at", UTCDateTime(), nullable=False),
+    *_timestamps(),
+    sa.CheckConstraint("status IN ('healthy', 'degraded', 'failing', 'unknown')", name="status"),
+    sa.UniqueConstraint("agent_id", "deployment_object_id", name="unique_deployment_health"),
+    sa.Index("ix_deployment_health_deployment_object_id", "deployment_object_id"),
+)
+
+# On-demand diagnostics: an operator asks one agent to collect the pods, events and log tails
+# of one deployment object; the agent claims the request and submits one result.
+diagnostic_requests = sa.Table(
+    "diagnostic_requests",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("agent_id", sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "deployment_object_id",
+        sa.Uuid,
+        sa.ForeignKey("deployment_objects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("requested_by", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_at", UTCDateTime(), nullable=True),
+    sa.Column("completed_at", UTCDateTime(), nullable=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    # Why a request ended ``failed`` or ``expired`` (a claim that was never answered, ...).
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.CheckConstraint(
+        "status IN ('pending', 'claimed', 'completed', 'failed', 'expired')", name="status"
+    ),
+    sa.CheckConstraint(
+        "status = 'pending' OR status = 'expired' OR claimed_at IS NOT NULL", name="claimed"
+    ),
+    sa.Index("ix_diagnostic_requests_agent_id_status", "agent_id", "status"),
+    sa.Index("ix_diagnostic_requests_status_expires_at", "status", "expires_at"),
+    sa.Index("ix_diagnostic_requests_deployment_object_id", "deployment_object_id"),
+)
+
+diagnostic_results = sa.Table(
+    "diagnostic_results",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "request_id",
+        sa.Uuid,
+        sa.ForeignKey("diagnostic_requests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # JSON documents kept as text: the wire carries them as strings, opaque to the broker.
+    sa.Column("pod_statuses", sa.Text, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),
+    sa.Column("log_tails", sa.Text, nullable=True),
+    sa.Column("collected_at", UTCDateTime(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("request_id", name="unique_diagnostic_result"),
+)
