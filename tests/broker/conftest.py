@@ -54,6 +54,9 @@ class Broker:
     async def reset(self) -> None:
         async with self.database.transaction() as tx:
             for table in (
+                tables.diagnostic_results,
+                tables.diagnostic_requests,
+                tables.deployment_health,
                 tables.work_order_targets,
                 tables.work_order_labels,
                 tables.work_order_annotations,

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from brokkr.agent import backoff, decisions
+from brokkr.agent.manifests import ObjectRef
 from brokkr.agent.outcomes import Cluster, Outcome, Reconcile, RunWorkOrder, StartupError
 from brokkr.agent.probes import Health, Metrics, ProbeServer
 from brokkr.agent.settings import Settings
@@ -120,6 +121,9 @@ class Runtime:
         # The last deployment object applied successfully per stack, so drift is corrected from
         # it while the broker is unreachable (a stack whose last outcome failed is left alone).
         self.applied: dict[UUID, wire.DeploymentObject] = {}
+        # What each of those left in the cluster, by stack: the objects health checks and
+        # diagnostics look at. Superseded, deleted and failed objects drop out with their stack.
+        self.placed: dict[UUID, tuple[UUID, tuple[ObjectRef, ...]]] = {}
         # When the last full re-apply started (monotonic); offline ones keep the same pace.
         self.reapplied_at = time.monotonic()
         # Claims and runs work orders when the agent is given a way to run them.
@@ -415,8 +419,15 @@ class Runtime:
         """A deletion marker (stack deleted or unassigned) or a failure forgets the stack."""
         if outcome.success and not obj.is_deletion_marker:
             self.applied[obj.stack_id] = obj
+            self.placed[obj.stack_id] = (obj.id, outcome.applied)
         else:
             self.applied.pop(obj.stack_id, None)
+            self.placed.pop(obj.stack_id, None)
+
+    def running(self) -> dict[UUID, tuple[ObjectRef, ...]]:
+        """The objects each deployment object applied by this agent left in the cluster, by
+        deployment object id: only the newest successfully applied object of each stack."""
+        return dict(self.placed.values())
 
     async def report(self, outcome: Outcome, *, acknowledge: bool) -> None:
         assert self.agent is not None  # noqa: S101 - only reconciled once active

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import msgspec
 
+from brokkr.agent.manifests import ObjectRef
 from brokkr.common import wire
 
 
@@ -32,6 +33,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     # False when a success changed nothing in the cluster (a periodic re-apply without drift):
     # the loop does not report such a repetition (events report changes).
     changed: bool = True
+    # What a successful apply left in the cluster, in apply order (namespaces resolved): the
+    # objects whose health is checked and whose pods diagnostics describe.
+    applied: tuple[ObjectRef, ...] = ()
 
 
 class Cluster(Protocol):

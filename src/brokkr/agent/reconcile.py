@@ -46,6 +46,7 @@ MAX_RETRY_DELAY = 10.0
 class _Done(msgspec.Struct, frozen=True, kw_only=True):
     message: str
     changed: bool
+    applied: tuple[ObjectRef, ...] = ()
 
 
 class Reconciler:
@@ -79,7 +80,11 @@ class Reconciler:
             log.exception("deployment object %s failed unexpectedly", obj.id)
             return Outcome(deployment_object_id=obj.id, success=False, message=f"internal: {exc}")
         return Outcome(
-            deployment_object_id=obj.id, success=True, message=done.message, changed=done.changed
+            deployment_object_id=obj.id,
+            success=True,
+            message=done.message,
+            changed=done.changed,
+            applied=done.applied,
         )
 
     async def _with_retries(self, obj: wire.DeploymentObject, owner_id: UUID) -> _Done:
@@ -151,7 +156,8 @@ class Reconciler:
         await store.write(owner_id, self._record(obj, previous, applied, created, undeleted))
         if pruned.failed:
             raise KubeError(_prune_failure(pruned.failed))
-        return self._story(obj, previous, results, len(pruned.deleted))
+        story = self._story(obj, previous, results, len(pruned.deleted))
+        return msgspec.structs.replace(story, applied=tuple(applied))
 
     def _story(
         self,
