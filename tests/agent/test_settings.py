@@ -133,7 +133,8 @@ def test_kubeconfig_path_falls_back_to_kubeconfig_variable(
 
 
 def test_reference_helm_chart_variables_are_accepted() -> None:
-    # WebSocket, deployment health and kube-event settings: features this agent does not have.
+    # WebSocket and kube-event settings: features this agent does not have; its deployment
+    # health settings are the agent's own.
     chart = {
         **REQUIRED,
         "BROKKR__AGENT__BROKER_URL": "http://brokkr-broker:3000",
@@ -147,6 +148,7 @@ def test_reference_helm_chart_variables_are_accepted() -> None:
     }
     agent = settings.load(environ=chart).agent
     assert (agent.broker_url, agent.polling_interval) == ("http://brokkr-broker:3000", 30.0)
+    assert (agent.deployment_health_enabled, agent.deployment_health_interval) == (False, 60.0)
 
 
 def test_agent_run_help_lists_every_variable_and_marks_the_required_ones() -> None:

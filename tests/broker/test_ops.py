@@ -32,13 +32,7 @@ HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 NOT_BUILT_YET = (
     "/admin/ws",
     "/agents/{agent_id}/webhooks",
-    "/agents/{id}/diagnostics",
-    "/agents/{id}/health-status",
-    "/deployment-objects/{id}/diagnostics",
-    "/deployment-objects/{id}/health",
-    "/diagnostics",
     "/stacks/{id}/events",
-    "/stacks/{id}/health",
     "/stacks/{id}/logs",
     "/webhook-deliveries",
     "/webhooks",

@@ -1,8 +1,9 @@
 """Fixtures for the CLI tests: one real broker for the whole session and an in-process runner.
 
 ``broker`` is ``brokkr serve`` as a subprocess on SQLite (the client suite covers PostgreSQL)
-with a seeded admin PAK; ``admin`` is a sync ``BrokkrClient`` with that PAK for arranging state,
-``generator_pak`` and ``stack`` a new generator's PAK and a stack it owns;
+with a seeded admin PAK (and diagnostic claims failing after 3 s unanswered); ``admin`` is
+a sync ``BrokkrClient`` with that PAK for arranging state, ``generator_pak`` and ``stack`` a
+new generator's PAK and a stack it owns;
 ``cli`` runs ``brokkr`` in-process with typer's ``CliRunner``, with ``BROKKR_CONFIG_DIR`` in a
 temporary directory (no real user configuration is read or written) and ``BROKKR_URL`` /
 ``BROKKR_PAK`` pointing at the session broker unless a test says otherwise.
@@ -78,7 +79,13 @@ class Broker:
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     root = tmp_path_factory.mktemp("cli-broker")
     admin_pak = paks.generate().plaintext
-    extra = {"BROKKR__BROKER__ADMIN_PAK": admin_pak, "BROKKR__LOG__LEVEL": "warning"}
+    extra = {
+        "BROKKR__BROKER__ADMIN_PAK": admin_pak,
+        "BROKKR__LOG__LEVEL": "warning",
+        # A claimed diagnostic request left unanswered fails within seconds, not minutes.
+        "BROKKR__BROKER__DIAGNOSTIC_CLAIM_TIMEOUT_SECONDS": "3",
+        "BROKKR__BROKER__DIAGNOSTIC_CLEANUP_INTERVAL_SECONDS": "0.5",
+    }
     with running_broker(root / "data", root / "work", extra_env=extra) as server:
         yield Broker(url=server.url, admin_pak=admin_pak)
 

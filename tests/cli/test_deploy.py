@@ -10,6 +10,10 @@ agents reporting SUCCESS → exit 0 and a summary listing both (an INACTIVE agen
 label is not waited for); one FAILURE → exit 1; nobody reporting with ``--timeout 1`` → exit 3;
 a stack that reaches no active agent (only inactive ones, or none) → exit 4 at once with an
 error; unparsable YAML is refused before anything is sent, naming file, line and column.
+``--wait --healthy``, the test also reporting health with the agents' PAKs: both healthy →
+exit 0 with a health summary; one failing with ImagePullBackOff → exit 1 naming the agent, the
+condition and the failing resource's message; one never reporting → exit 3 at --timeout naming
+it; ``--healthy`` without ``--wait`` → usage error, nothing deployed.
 Deploys use a generator PAK, as a CI pipeline would.
 """
 
@@ -21,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -333,3 +338,95 @@ def test_wait_fails_at_once_when_no_active_agent_receives_the_stack(
     if idle:
         assert f"not waiting for 1 inactive agent(s): {idle[0].name}" in result.stderr
     only_id(result)
+
+
+# --- --wait --healthy -----------------------------------------------------------------------
+
+HEALTHY = wire.HealthSummary(pods_ready=1, pods_total=1)
+FAILING = wire.HealthSummary(
+    pods_ready=0,
+    pods_total=1,
+    conditions=["ImagePullBackOff"],
+    resources=[
+        wire.ResourceHealth(
+            kind="Deployment",
+            name="web",
+            namespace="shop",
+            ready=False,
+            message="0/1 replicas available: ImagePullBackOff",
+        )
+    ],
+)
+
+
+def report_health(
+    broker: Broker, agent: Agent, object_id: UUID, status: str, summary: wire.HealthSummary
+) -> None:
+    with BrokkrClient(broker.url, agent.pak) as as_agent:
+        as_agent.health.report(
+            agent.id,
+            [
+                wire.DeploymentObjectHealthUpdate(
+                    id=object_id, status=status, checked_at=datetime.now(UTC), summary=summary
+                )
+            ],
+        )
+
+
+def test_healthy_exits_0_once_every_agent_reports_the_object_healthy(
+    cli: Cli, broker: Broker, fleet: Fleet
+) -> None:
+    with deploying(cli, fleet, "--healthy", "--timeout", "30") as running:
+        for agent in fleet.active:
+            object_id = report(broker, agent, fleet.stack, "SUCCESS", "applied")
+            report_health(broker, agent, object_id, "healthy", HEALTHY)
+        result = running.result(timeout=40)
+
+    assert result.exit_code == 0, describe(result)
+    for agent in fleet.active:
+        rows = [
+            line
+            for line in result.stderr.splitlines()
+            if agent.name in line and "│" in line and "healthy" in line
+        ]
+        assert len(rows) == 1 and "1/1" in rows[0], describe(result)
+    assert "error" not in result.stderr
+
+
+def test_healthy_fails_with_the_reason_when_an_agent_reports_failing(
+    cli: Cli, broker: Broker, fleet: Fleet
+) -> None:
+    good, bad = fleet.active
+    with deploying(cli, fleet, "--healthy", "--timeout", "30") as running:
+        for agent in fleet.active:
+            object_id = report(broker, agent, fleet.stack, "SUCCESS", "applied")
+        report_health(broker, good, object_id, "healthy", HEALTHY)
+        report_health(broker, bad, object_id, "failing", FAILING)
+        result = running.result(timeout=40)
+
+    assert result.exit_code == 1, describe(result)
+    assert "error: 1 agent(s) report the deployment failing" in result.stderr
+    assert f"{bad.name} (" in result.stderr and "): ImagePullBackOff" in result.stderr
+    assert "Deployment shop/web: 0/1 replicas available: ImagePullBackOff" in result.stderr
+
+
+def test_healthy_times_out_naming_the_agents_not_healthy(
+    cli: Cli, broker: Broker, fleet: Fleet
+) -> None:
+    good, silent = fleet.active
+    with deploying(cli, fleet, "--healthy", "--timeout", "5") as running:
+        for agent in fleet.active:
+            object_id = report(broker, agent, fleet.stack, "SUCCESS", "applied")
+        report_health(broker, good, object_id, "healthy", HEALTHY)
+        result = running.result(timeout=20)
+
+    assert result.exit_code == 3, describe(result)
+    flat = " ".join(result.stderr.split())
+    assert f"timed out: 1 agent(s) not healthy yet: {silent.name} (no report)" in flat
+
+
+def test_healthy_needs_wait(cli: Cli, stack: wire.Stack, generator_pak: str) -> None:
+    result = cli("deploy", stack.name, "-f", "-", "--healthy", input=SERVICE, pak=generator_pak)
+    assert result.exit_code == 2, describe(result)
+    assert "--healthy needs --wait" in result.stderr
+    assert cli.ok("stacks", "objects", stack.name, "-q").stdout == ""

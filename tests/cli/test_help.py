@@ -85,6 +85,8 @@ def test_the_tree_holds_every_group_and_entry_point() -> None:
         "login",
         "whoami",
         "deploy",
+        "health",
+        "diagnose",
         "serve",
         "db",
         "admin",

@@ -16,16 +16,18 @@ What it imitates (the implementation lives in :mod:`tests.fakes.kube`):
   A CRD's group version appears once the CRD is Established (on the next request after its
   creation, or after ``crd_establish_delay`` seconds) and disappears when it is deleted.
 - Built-in resources: namespaces, configmaps, secrets, services, serviceaccounts, pods (+
-  ``pods/log``), events, nodes, PVCs, PVs, resourcequotas, limitranges; apps/v1 deployments,
-  statefulsets, daemonsets, replicasets; batch/v1 jobs, cronjobs; networking.k8s.io/v1
+  ``pods/log`` with ``container``, ``tailLines``, ``limitBytes`` and ``previous``), events,
+  nodes, PVCs, PVs, resourcequotas, limitranges; apps/v1 deployments, statefulsets,
+  daemonsets, replicasets; batch/v1 jobs, cronjobs; networking.k8s.io/v1
   ingresses, ingressclasses, networkpolicies; policy/v1 PDBs; RBAC roles, rolebindings,
   clusterroles, clusterrolebindings; scheduling priorityclasses; storage storageclasses;
   apiextensions.k8s.io/v1 customresourcedefinitions; plus the custom resources of CRDs.
 - Verbs: GET, LIST (one namespace, all namespaces, labelSelector with ``=``, ``==``, ``!=``,
-  ``in``, ``notin``, exists, ``!``exists; fieldSelector on metadata.name/namespace; limit and
-  continue), WATCH (``?watch=true``, polling-based streaming), POST (generateName), PUT
-  (resourceVersion conflicts), PATCH (apply, merge, strategic (approximate), json patch),
-  DELETE (propagationPolicy, preconditions, finalizers), deletecollection, status subresources,
+  ``in``, ``notin``, exists, ``!``exists; fieldSelector on metadata.name/namespace and
+  per-kind fields such as an Event's involvedObject.*; limit and continue), WATCH
+  (``?watch=true``, polling-based streaming), POST (generateName), PUT (resourceVersion
+  conflicts), PATCH (apply, merge, strategic (approximate), json patch), DELETE
+  (propagationPolicy, preconditions, finalizers), deletecollection, status subresources,
   ``dryRun=All``.
 - Server-side apply with managedFields per manager (Apply / Update entries, FieldsV1),
   conflicts (409 with the real message and causes), ``force=true``, removal of fields a manager

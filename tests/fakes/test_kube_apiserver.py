@@ -574,6 +574,37 @@ async def test_pod_logs(api: httpx.AsyncClient, kube: FakeKubeApiServer) -> None
     assert (await api.get("/api/v1/namespaces/default/configmaps/x/log")).status_code == 404
 
 
+async def test_previous_pod_logs_and_limits(
+    api: httpx.AsyncClient, kube: FakeKubeApiServer
+) -> None:
+    pods = "/api/v1/namespaces/default/pods"
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    await api.post(pods, json=pod)
+    kube.set_pod_log("default", "p", "now 1\nnow 2\n")
+
+    never_restarted = await api.get(f"{pods}/p/log", params={"previous": "true"})
+    assert never_restarted.status_code == 400
+    assert never_restarted.json()["reason"] == "BadRequest"
+    assert never_restarted.json()["message"] == (
+        'previous terminated container "c" in pod "p" not found'
+    )
+
+    kube.set_pod_log("default", "p", "before 1\nbefore 2\ncrash\n", previous=True)
+    previous = await api.get(f"{pods}/p/log", params={"previous": "true", "tailLines": "2"})
+    assert previous.text == "before 2\ncrash\n"
+    assert (await api.get(f"{pods}/p/log")).text == "now 1\nnow 2\n"
+    # tailLines first, then limitBytes, cut wherever the bytes end.
+    limited = await api.get(f"{pods}/p/log", params={"tailLines": "1", "limitBytes": "4"})
+    assert limited.text == "now "
+    kube.set_pod_log("default", "p", "\u00e9t\u00e9\n")
+    assert (await api.get(f"{pods}/p/log", params={"limitBytes": "1"})).content == b"\xc3"
+
+    for params in ({"tailLines": "-1"}, {"limitBytes": "0"}, {"tailLines": "x"}):
+        refused = await api.get(f"{pods}/p/log", params=params)
+        assert refused.status_code == 400, params
+        assert refused.json()["reason"] == "BadRequest"
+
+
 async def test_events(api: httpx.AsyncClient, kube: FakeKubeApiServer) -> None:
     created = (await api.post(DEPLOYS, json=deployment("web"))).json()
     kube.record_event(created, "ScalingReplicaSet", "Scaled up replica set web-abc to 1")

@@ -6,8 +6,9 @@ schedule, so a slow reconcile never delays heartbeats (flaw 12). A failing tick 
 never stops the others, and the agent recovers by itself when the broker returns. A poll hands
 each stack to its own reconcile task and returns: a slow stack (a CRD that never settles) holds
 up neither the polls nor the other stacks, and one stack's reconciles never overlap. Work orders
-have a task of their own (``brokkr.agent.work_queue``). On ``stop`` in-flight reconciles and
-work orders may finish within the grace period.
+have a task of their own (``brokkr.agent.work_queue``), and so do diagnostic requests
+(``brokkr.agent.diagnostics_queue``). On ``stop`` in-flight reconciles and work orders may
+finish within the grace period.
 
 Events report changes, not repetitions (``decisions.worth_posting``): an outcome is posted when
 it differs from the last one posted for that deployment object (a new failure reason, a recovery,
@@ -27,8 +28,18 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from brokkr.agent import backoff, decisions
+from brokkr.agent.diagnostics_queue import DiagnosticsQueue
+from brokkr.agent.health_reports import HealthReports
 from brokkr.agent.manifests import ObjectRef
-from brokkr.agent.outcomes import Cluster, Outcome, Reconcile, RunWorkOrder, StartupError
+from brokkr.agent.outcomes import (
+    CheckHealth,
+    Cluster,
+    CollectDiagnostics,
+    Outcome,
+    Reconcile,
+    RunWorkOrder,
+    StartupError,
+)
 from brokkr.agent.probes import Health, Metrics, ProbeServer
 from brokkr.agent.settings import Settings
 from brokkr.agent.work_queue import WorkQueue
@@ -60,12 +71,15 @@ async def run_agent(
     stop: asyncio.Event,
     probe_host: str | None = None,
     run_work_order: RunWorkOrder | None = None,
+    collect_diagnostics: CollectDiagnostics | None = None,
+    check_health: CheckHealth | None = None,
 ) -> None:
     """Run until ``stop`` is set. Raises ``StartupError`` when the agent cannot start.
 
     A ``client`` passed in stays open (its owner closes it); otherwise one is built from the
     settings, without client-side retries: the loop owns backoff. Without ``run_work_order``
-    the agent claims no work orders (tests of the rest of the loop).
+    the agent claims no work orders, without ``collect_diagnostics`` no diagnostic requests,
+    without ``check_health`` reports no deployment health (tests of the rest of the loop).
     """
     config = settings.agent
     health = Health(polling_interval=config.polling_interval)
@@ -81,6 +95,18 @@ async def run_agent(
         if run_work_order is not None:
             runtime.work = WorkQueue(
                 broker, run_work_order, limit=config.max_concurrent_work_orders, stop=stop
+            )
+        if collect_diagnostics is not None:
+            runtime.diagnostics = DiagnosticsQueue(
+                broker,
+                collect_diagnostics,
+                runtime.running,
+                timeout=config.diagnostics_timeout,
+                stop=stop,
+            )
+        if check_health is not None and config.deployment_health_enabled:
+            runtime.health_reports = HealthReports(
+                broker, check_health, resend_after=config.deployment_health_interval
             )
         await runtime.run()
     finally:
@@ -128,6 +154,10 @@ class Runtime:
         self.reapplied_at = time.monotonic()
         # Claims and runs work orders when the agent is given a way to run them.
         self.work: WorkQueue | None = None
+        # Answers diagnostic requests when the agent is given a way to collect them.
+        self.diagnostics: DiagnosticsQueue | None = None
+        # Reports deployment health when the agent is given a way to assess it (and enabled).
+        self.health_reports: HealthReports | None = None
 
     async def run(self) -> None:
         interval = self.config.polling_interval
@@ -145,6 +175,15 @@ class Runtime:
                 ]
                 if self.work is not None:
                     tasks.append(self.spawn("work-orders", interval, self.poll_work_orders))
+                if self.diagnostics is not None:
+                    tasks.append(
+                        self.spawn(
+                            "diagnostics", self.config.diagnostics_interval, self.poll_diagnostics
+                        )
+                    )
+                if self.health_reports is not None:
+                    check_every = self.config.deployment_health_check_interval
+                    tasks.append(self.spawn("health", check_every, self.report_health))
                 await self.stop.wait()
         finally:
             # Only a requested stop earns a grace period; a failed start-up ends at once.
@@ -342,6 +381,20 @@ class Runtime:
             return
         assert self.agent is not None  # noqa: S101 - active implies found
         await self.work.poll(self.agent.id)
+
+    async def poll_diagnostics(self) -> None:
+        if not self.active or self.diagnostics is None:
+            return
+        assert self.agent is not None  # noqa: S101 - active implies found
+        await self.diagnostics.poll(self.agent.id)
+
+    async def report_health(self) -> None:
+        if not self.active or self.health_reports is None:
+            return
+        assert self.agent is not None  # noqa: S101 - active implies found
+        sent = await self.health_reports.tick(self.agent.id, self.running())
+        self.metrics.health_reports.inc(sent)
+        self.metrics.health_tracked.set(self.health_reports.tracked)
 
     async def fetch(self, *, full: bool, etag: str | None) -> TargetState:
         assert self.agent is not None  # noqa: S101 - only polled once active

@@ -69,6 +69,7 @@ def _request_stop(stop: asyncio.Event, signum: signal.Signals) -> None:
 
 async def _run_with_cluster(settings: agent_settings.Settings, stop: asyncio.Event) -> None:
     from brokkr.agent import kube, reconcile, work_orders
+    from brokkr.agent.kube import diagnosing
 
     cluster = await kube.connect(settings)
     try:
@@ -78,6 +79,10 @@ async def _run_with_cluster(settings: agent_settings.Settings, stop: asyncio.Eve
             reconcile=reconcile.Reconciler(settings, cluster),
             stop=stop,
             run_work_order=work_orders.Executor(settings, cluster),
+            collect_diagnostics=diagnosing.Collector(
+                cluster.client, diagnosing.Limits.of(settings.agent)
+            ),
+            check_health=kube.HealthChecker(cluster.client),
         )
     finally:
         await cluster.aclose()

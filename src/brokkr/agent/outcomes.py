@@ -5,16 +5,19 @@ deployment objects); ``brokkr.agent.kube`` and ``brokkr.agent.reconcile`` provid
 tests small stand-ins. Neither side imports the other: both import this module (and
 ``StartupError``, which either side raises when the agent cannot start). Work orders cross the
 same way: the loop's work-order task calls a ``RunWorkOrder`` that ``brokkr.agent.work_orders``
-provides.
+provides; diagnostics too: a ``CollectDiagnostics`` from ``brokkr.agent.kube``; and health
+reports: a ``CheckHealth`` (``brokkr.agent.kube.HealthChecker``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
+from brokkr.agent.assessing import Assessment
 from brokkr.agent.manifests import ObjectRef
 from brokkr.common import wire
 
@@ -67,4 +70,27 @@ class WorkOrderResult(msgspec.Struct, frozen=True, kw_only=True):
 class RunWorkOrder(Protocol):
     async def __call__(self, order: wire.WorkOrder, *, agent_id: UUID) -> WorkOrderResult:
         """Execute a claimed ``order`` as agent ``agent_id``; never raises."""
+        ...
+
+
+class CheckHealth(Protocol):
+    async def __call__(self, applied: tuple[ObjectRef, ...]) -> Assessment:
+        """How healthy the objects one deployment object ``applied`` are; never raises (an
+        unreadable workload is ``unknown``)."""
+        ...
+
+
+class Diagnosis(msgspec.Struct, frozen=True, kw_only=True):
+    """The three JSON documents of a diagnostic result (``wire.SubmitDiagnosticResult``):
+    ``wire.PodStatus`` list, ``wire.DiagnosticEvent`` list, ``wire.LogTails``."""
+
+    pod_statuses: str
+    events: str
+    log_tails: str | None = None
+
+
+class CollectDiagnostics(Protocol):
+    async def __call__(self, objects: Sequence[ObjectRef]) -> Diagnosis:
+        """Describe the pods, events and logs of ``objects`` (what one deployment object
+        applied); raises when the cluster cannot be read."""
         ...

@@ -81,6 +81,16 @@ class Metrics:
             "Unix time of the last successful target-state poll.",
             registry=self.registry,
         )
+        self.health_reports = prom.Counter(
+            "brokkr_agent_health_reports_total",
+            "Deployment-object health entries the broker accepted.",
+            registry=self.registry,
+        )
+        self.health_tracked = prom.Gauge(
+            "brokkr_agent_health_objects_tracked",
+            "Deployment objects whose health the agent reports.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return prom.generate_latest(self.registry)

@@ -31,15 +31,13 @@ FOREIGN_SECTIONS = (
     "limits",
     "telemetry",
 )
-# The reference agent's keys for what this agent does not have (the WebSocket channel, deployment
-# health checks, kube-event tailing): its Helm chart sets some, so they are ignored, not rejected.
+# The reference agent's keys for what this agent does not have (the WebSocket channel,
+# kube-event tailing): its Helm chart sets some, so they are ignored, not rejected.
 IGNORED_VARIABLES = frozenset(
     f"BROKKR__AGENT__{key}"
     for key in (
         "WS_URL",
         "WS_FORCE_REST",
-        "DEPLOYMENT_HEALTH_ENABLED",
-        "DEPLOYMENT_HEALTH_INTERVAL",
         "KUBE_EVENT_UID_CACHE_CAP",
     )
 )
@@ -97,6 +95,26 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     work_order_timeout: Seconds = 900.0
     # How often a running work order's Job or BuildRun status is read.
     work_order_check_interval: Seconds = 5.0
+    # Deployment health (reference keys): whether the agent reports it, how often the applied
+    # workloads are assessed (a change is reported at once), and how often every object's
+    # health is reported even when unchanged (the broker reads a row older than 3 x this as
+    # stale).
+    deployment_health_enabled: bool = True
+    deployment_health_check_interval: Seconds = 10.0
+    deployment_health_interval: Seconds = 60.0
+    # On-demand diagnostics: how often pending requests are fetched (while ACTIVE), and how
+    # long collecting one may take before an error is submitted instead.
+    diagnostics_interval: Seconds = 10.0
+    diagnostics_timeout: Seconds = 60.0
+    # The last lines read of each container's log (and of its previous instance), each tail
+    # cut at diagnostics_log_bytes; the result's three JSON documents together are cut to
+    # diagnostics_max_bytes (the oldest events go, the longest logs are shortened).
+    diagnostics_log_lines: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
+    diagnostics_log_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 64 * 1024
+    diagnostics_max_events: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
+    diagnostics_max_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=16 * 1024 * 1024)] = (
+        1024 * 1024
+    )
 
     def __post_init__(self) -> None:
         if self.backoff_min > self.backoff_max:

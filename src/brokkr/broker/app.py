@@ -31,9 +31,11 @@ from brokkr.broker.api import (
     denials,
     dependencies,
     deployment_objects,
+    diagnostics,
     docs,
     errors,
     generators,
+    health,
     ops,
     security,
     stack_metadata,
@@ -47,6 +49,7 @@ from brokkr.broker.api.observability import Observability
 from brokkr.broker.auth.authenticator import Authenticator
 from brokkr.broker.auth.cache import IdentityCache
 from brokkr.broker.domain.errors import BrokerError
+from brokkr.broker.jobs.diagnostics import DiagnosticMaintenance
 from brokkr.broker.jobs.retention import AuditRetention
 from brokkr.broker.jobs.work_orders import WorkOrderMaintenance
 from brokkr.broker.metrics import Metrics
@@ -106,6 +109,8 @@ def create_app(
             audit_logs.router,
             config.router,
             work_orders.router,
+            diagnostics.router,
+            health.router,
         ],
         guards=[dependencies.authenticate, bodies.json_only],
     )
@@ -161,6 +166,7 @@ class Runtime:
         self._reloads: set[asyncio.Task[None]] = set()
         self.retention = AuditRetention(ctx)
         self.work_orders = WorkOrderMaintenance(ctx)
+        self.diagnostics = DiagnosticMaintenance(ctx)
 
     async def start(self) -> None:
         if self._settings.data_path.exists():
@@ -177,6 +183,7 @@ class Runtime:
         await self._listener.start()
         self.retention.start()
         self.work_orders.start()
+        self.diagnostics.start()
         if self._sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
@@ -199,6 +206,7 @@ class Runtime:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.retention.stop()
         await self.work_orders.stop()
+        await self.diagnostics.stop()
         await self._listener.stop()
         self._ctx.renderer.close()
         await self._ctx.database.dispose()

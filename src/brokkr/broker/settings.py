@@ -54,6 +54,15 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     admin_pak_hash: str = ""
     # Audit records older than this many days are deleted by a background job; 0 keeps them all.
     audit_log_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 90
+    # A deployment health row not refreshed by its agent for this long reads as ``unknown`` with
+    # ``stale`` set (3 x the agent's default 60 s reporting interval); 0 never marks rows stale.
+    health_stale_after_seconds: Annotated[float, msgspec.Meta(ge=0, le=31_536_000)] = 180.0
+    # Diagnostic maintenance runs this often: unclaimed requests past their expiry become
+    # expired, claims unanswered for diagnostic_claim_timeout_seconds become failed, and requests
+    # that ended more than diagnostic_max_age_hours ago are deleted with their results.
+    diagnostic_cleanup_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 60.0
+    diagnostic_claim_timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
+    diagnostic_max_age_hours: Annotated[int, msgspec.Meta(ge=1, le=87_600)] = 24
 
     def __post_init__(self) -> None:
         if self.admin_pak and self.admin_pak_hash:
@@ -149,6 +158,14 @@ class LimitsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     # How often due retries return to PENDING and stale claims are released; a retry waits up to
     # this much past its backoff (the reference ticks every 10 s).
     work_order_maintenance_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    # A health report (PATCH /agents/{id}/health-status) may hold at most this many entries (422
+    # otherwise); the route's body limit is sized for 1000 entries, hence the upper bound.
+    health_report_max_entries: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000
+    # A diagnostic result whose three documents together are larger than this (UTF-8 bytes) is
+    # refused (413); the body itself is refused while it arrives once it could not fit.
+    diagnostic_result_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=256 * 1024 * 1024)] = (
+        4 * 1024 * 1024
+    )
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from brokkr.cli import columns, output, session, stacks, templates
+from brokkr.cli import columns, deploy_health, output, session, stacks, templates
 from brokkr.cli.output import Format, OutputOption, QuietOption
 from brokkr.client import BrokkrClient
 from brokkr.common import wire
@@ -81,7 +81,12 @@ def deploy(
     params: list[str] | None = templates.ParamOption,
     params_file: str | None = templates.ParamsFileOption,
     wait: bool = typer.Option(False, "--wait", help="Wait until every agent reached reports."),
-    timeout: float = typer.Option(600.0, min=1, help="Seconds to wait with --wait."),
+    healthy: bool = typer.Option(
+        False,
+        "--healthy",
+        help="With --wait: then wait until those agents report the new object healthy.",
+    ),
+    timeout: float = typer.Option(600.0, min=1, help="Seconds to wait with --wait (in all)."),
     interval: float = typer.Option(2.0, min=0.1, help="Seconds between polls with --wait."),
     output_format: Format = OutputOption,
     quiet: bool = QuietOption,
@@ -95,10 +100,17 @@ def deploy(
     reported: exit 0 if all report SUCCESS, 1 if any reports FAILURE, 3 on timeout, 4 at once
     if no active agent receives the stack (nothing was deployed).
 
-    Example: brokkr deploy web -f k8s/ --wait --timeout 300
+    With --wait --healthy, after the SUCCESS events keep reading the object's health until
+    each of those agents has a fresh report of it: exit 0 when all are healthy, 1 as soon as
+    one is failing (its conditions and failing resources are printed), 3 on timeout (naming
+    the agents not healthy yet). --timeout covers both waits.
+
+    Example: brokkr deploy web -f k8s/ --wait --healthy --timeout 300
     """
     if (files is None) == (template is None):
         raise typer.BadParameter("give either -f/--file or --template", param_hint="-f")
+    if healthy and not wait:
+        raise typer.BadParameter("--healthy needs --wait", param_hint="--healthy")
     if template is None and (params or params_file):
         raise typer.BadParameter("parameters need --template", param_hint="--param")
     parameters = templates.parameters_of(params, params_file)
@@ -115,13 +127,27 @@ def deploy(
             created = brokkr.templates.instantiate(stack_id, template_id, parameters)
         output.show(created, columns=columns.OBJECT, output=output_format, quiet=quiet)
         if wait:
+            deadline = time.monotonic() + timeout
             raise typer.Exit(
-                _wait(brokkr, stack_id, created.id, timeout=timeout, interval=interval)
+                _wait(
+                    brokkr,
+                    stack_id,
+                    created.id,
+                    deadline=deadline,
+                    interval=interval,
+                    healthy=healthy,
+                )
             )
 
 
 def _wait(
-    brokkr: BrokkrClient, stack_id: UUID, object_id: UUID, *, timeout: float, interval: float
+    brokkr: BrokkrClient,
+    stack_id: UUID,
+    object_id: UUID,
+    *,
+    deadline: float,
+    interval: float,
+    healthy: bool,
 ) -> int:
     reached = brokkr.stacks.agents(stack_id)
     expected = {agent.id: agent for agent in reached if agent.status == "ACTIVE"}
@@ -135,7 +161,6 @@ def _wait(
         return EXIT_NO_ACTIVE_AGENT
     console = Console(stderr=True)
     latest: dict[UUID, wire.AgentEvent] = {}
-    deadline = time.monotonic() + timeout
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -163,6 +188,10 @@ def _wait(
     if failed:
         output.error(f"{len(failed)} agent(s) reported FAILURE")
         return EXIT_FAILED
+    if healthy:
+        return deploy_health.wait_healthy(
+            brokkr, object_id, expected, deadline=deadline, interval=interval
+        )
     return 0
 
 

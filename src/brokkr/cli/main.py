@@ -15,8 +15,10 @@ from brokkr.cli import (
     agents,
     audit,
     deploy,
+    diagnose,
     events,
     generators,
+    health,
     objects,
     output,
     profiles,
@@ -58,6 +60,8 @@ app.add_typer(events.app, name="events")
 app.add_typer(audit.app, name="audit")
 app.add_typer(work_orders.app, name="work-orders")
 app.command("deploy")(deploy.deploy)
+app.command("health")(health.health)
+app.command("diagnose")(diagnose.diagnose)
 
 ConfigOption = typer.Option(
     None,
@@ -241,6 +245,15 @@ def agent_run() -> None:
     BROKKR__AGENT__MAX_CONCURRENT_WORK_ORDERS  2 work orders at once
     BROKKR__AGENT__WORK_ORDER_TIMEOUT      a work order runs at most 900 s
     BROKKR__AGENT__WORK_ORDER_CHECK_INTERVAL  its Job/BuildRun read every 5 s
+    BROKKR__AGENT__DEPLOYMENT_HEALTH_ENABLED  report deployment health (true)
+    BROKKR__AGENT__DEPLOYMENT_HEALTH_CHECK_INTERVAL  assess every 10 s, report changes
+    BROKKR__AGENT__DEPLOYMENT_HEALTH_INTERVAL  report all, even unchanged, every 60 s
+    BROKKR__AGENT__DIAGNOSTICS_INTERVAL    diagnostic requests fetched every 10 s
+    BROKKR__AGENT__DIAGNOSTICS_TIMEOUT     collecting one takes at most 60 s
+    BROKKR__AGENT__DIAGNOSTICS_LOG_LINES   the last 100 lines of each log
+    BROKKR__AGENT__DIAGNOSTICS_LOG_BYTES   each log tail at most 65536 bytes
+    BROKKR__AGENT__DIAGNOSTICS_MAX_EVENTS  the newest 50 events
+    BROKKR__AGENT__DIAGNOSTICS_MAX_BYTES   a result at most 1048576 bytes
     BROKKR__AGENT__BACKOFF_MIN             retry backoff from 1 s
     BROKKR__AGENT__BACKOFF_MAX             up to 300 s
     BROKKR__AGENT__MAX_RETRIES             60 start-up tries to reach the broker

@@ -183,6 +183,28 @@ async def on_work_order(
     return await w.send(method, f"/work-orders/{await find_work_order(w)}{suffix}", json=json)
 
 
+async def request_diagnostic(w: World) -> httpx.Response:
+    body = {"agent_id": w.agent_id, "requested_by": "oncall"}
+    return await w.send("POST", f"/deployment-objects/{w.object_id}/diagnostics", json=body)
+
+
+async def with_diagnostic(w: World) -> None:
+    await associate_by_target(w)
+    assert (await request_diagnostic(w)).status_code == 201
+
+
+async def with_claimed_diagnostic(w: World) -> None:
+    await with_diagnostic(w)
+    assert (await on_diagnostic(w, "/claim")).status_code == 200
+
+
+async def on_diagnostic(w: World, suffix: str, json: Any = None) -> httpx.Response:
+    """``suffix`` of the world's one diagnostic request, called by the world's agent."""
+    found = await w.send("GET", f"/deployment-objects/{w.object_id}/diagnostics")
+    request_id = found.json()[0]["id"]
+    return await w.send("POST", f"/diagnostics/{request_id}{suffix}", json=json, pak=w.agent_pak)
+
+
 @dataclass(frozen=True)
 class Case:
     method: str
@@ -489,6 +511,49 @@ CASES = [
         "work_order.completed",
         lambda w: on_work_order(w, "POST", "/complete", json={"success": True}),
         given=with_claimed_work_order,
+    ),
+    Case(
+        "POST",
+        "/api/v1/deployment-objects/{id:uuid}/diagnostics",
+        "diagnostic.requested",
+        request_diagnostic,
+        given=associate_by_target,
+    ),
+    Case(
+        "POST",
+        "/api/v1/diagnostics/{id:uuid}/claim",
+        "diagnostic.claimed",
+        lambda w: on_diagnostic(w, "/claim"),
+        given=with_diagnostic,
+    ),
+    Case(
+        "POST",
+        "/api/v1/diagnostics/{id:uuid}/result",
+        "diagnostic.completed",
+        lambda w: on_diagnostic(
+            w,
+            "/result",
+            json={"pod_statuses": "[]", "events": "[]", "collected_at": "2025-01-02T10:00:00Z"},
+        ),
+        given=with_claimed_diagnostic,
+    ),
+    # Telemetry sent every reporting interval: auditing it would drown the trail, and the health
+    # row itself records which agent said what and when.
+    Case(
+        "PATCH",
+        "/api/v1/agents/{id:uuid}/health-status",
+        None,
+        lambda w: w.send(
+            "PATCH",
+            f"/agents/{w.agent_id}/health-status",
+            json={
+                "deployment_objects": [
+                    {"id": w.object_id, "status": "healthy", "checked_at": "2025-01-02T10:00:00Z"}
+                ]
+            },
+            pak=w.agent_pak,
+        ),
+        given=associate_by_target,
     ),
     # Verifies a key and changes nothing: a read that happens to be a POST in the contract.
     Case(

@@ -219,13 +219,16 @@ class KubeApiApp:
             if req.method != "GET":
                 raise errors.method_not_allowed()
             tail = req.params.get("tailLines")
+            limit = req.params.get("limitBytes")
             text = self.cluster.pod_log(
                 target.namespace or "",
                 target.name,
                 req.params.get("container"),
-                int(tail) if tail else None,
+                _non_negative(tail, "tailLines"),
+                previous=req.params.get("previous") in ("1", "true"),
+                limit_bytes=_positive(limit, "limitBytes"),
             )
-            return Response(200, text.encode(), "text/plain")
+            return Response(200, text.encode(errors="surrogateescape"), "text/plain")
         return self._item(target, req)
 
     def _resolve(self, group: str, version: str, rest: list[str]) -> Target:
@@ -534,3 +537,25 @@ def _delete_options(req: RecordedRequest) -> Obj:
 _DELETE_OPTIONS = ResourceType(
     group="", version="v1", kind="DeleteOptions", plural="", namespaced=False
 )
+
+
+def _non_negative(value: str | None, name: str) -> int | None:
+    """A ``pods/log`` count parameter; the real server refuses negative or unparsable ones."""
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.bad_request(
+            f'{name}: strconv.ParseInt: parsing "{value}": invalid syntax'
+        ) from None
+    if number < 0:
+        raise errors.bad_request(f"{name}: Invalid value: {number}: must be >= 0")
+    return number
+
+
+def _positive(value: str | None, name: str) -> int | None:
+    number = _non_negative(value, name)
+    if number == 0:
+        raise errors.bad_request(f"{name}: Invalid value: 0: must be greater than 0")
+    return number

@@ -279,14 +279,22 @@ class FakeKubeApiServer:
         return self.cluster.update(rt, namespace, name, current, opts)
 
     def set_pod_log(
-        self, namespace: str, pod: str, text: str, container: str | None = None
+        self,
+        namespace: str,
+        pod: str,
+        text: str,
+        container: str | None = None,
+        *,
+        previous: bool = False,
     ) -> None:
-        """What ``pods/log`` answers for a pod's container (default: its first container)."""
+        """What ``pods/log`` answers for a pod's container (default: its first container);
+        ``previous``: for its previous instance (``?previous=true``), which until then answers
+        400 as for a container that never restarted."""
         if container is None:
             found = self.get("Pod", pod, namespace) or {}
             containers = (found.get("spec") or {}).get("containers") or [{}]
             container = containers[0].get("name", "")
-        self.cluster.set_pod_log(namespace, pod, str(container), text)
+        self.cluster.set_pod_log(namespace, pod, str(container), text, previous=previous)
 
     def record_event(
         self, involved: Obj, reason: str, message: str, event_type: str = "Normal"

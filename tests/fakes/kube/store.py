@@ -55,6 +55,8 @@ METADATA_ORDER = (
     "managedFields",
 )
 BOOT_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+# Appended to a container name (which cannot hold a "/") to key its previous instance's log.
+PREVIOUS_LOG = "/previous"
 
 
 def now_rfc3339() -> str:
@@ -204,9 +206,10 @@ class Cluster:
             for (ns, _), obj in sorted(self._bucket(rt).items()):
                 if namespace is not None and rt.namespaced and ns != namespace:
                     continue
-                rendered = self.render(rt, obj)
-                if all(p(rendered) for p in predicates):
-                    items.append(rendered)
+                # Selectors read labels and fields the stored object has as rendered: copy only
+                # the matches (a selective LIST over thousands of pods stays cheap).
+                if all(p(obj) for p in predicates):
+                    items.append(self.render(rt, obj))
             return items
 
     def list_objects(
@@ -760,11 +763,26 @@ class Cluster:
             opts,
         )
 
-    def set_pod_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+    def set_pod_log(
+        self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
+    ) -> None:
+        """``previous``: the log of the container's previous (terminated) instance."""
         with self.lock:
-            self._pod_logs[(namespace, pod, container)] = text
+            key = f"{container}{PREVIOUS_LOG}" if previous else container
+            self._pod_logs[(namespace, pod, key)] = text
 
-    def pod_log(self, namespace: str, name: str, container: str | None, tail: int | None) -> str:
+    def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        container: str | None,
+        tail: int | None,
+        *,
+        previous: bool = False,
+        limit_bytes: int | None = None,
+    ) -> str:
+        """As the kubelet serves it: ``tailLines`` first, then at most ``limitBytes`` bytes (cut
+        wherever they end, mid-line or mid-character); a ``previous`` log only once one was set."""
         with self.lock:
             rt = self.type_for("v1", "Pod")
             pod = self._bucket(rt).get((namespace, name))
@@ -783,10 +801,21 @@ class Cluster:
                 container = names[0]
             elif container not in names + init:
                 raise errors.bad_request(f"container {container} is not valid for pod {name}")
-            text = self._pod_logs.get((namespace, name, str(container)), "")
+            if previous:
+                key = (namespace, name, f"{container}{PREVIOUS_LOG}")
+                if key not in self._pod_logs:
+                    raise errors.bad_request(
+                        f'previous terminated container "{container}" in pod "{name}" not found'
+                    )
+                text = self._pod_logs[key]
+            else:
+                text = self._pod_logs.get((namespace, name, str(container)), "")
             if tail is not None:
                 lines = text.splitlines(keepends=True)
                 text = "".join(lines[-tail:]) if tail > 0 else ""
+            if limit_bytes is not None:
+                # A cut character stays cut, as on the wire: app.py encodes it back as it was.
+                text = text.encode()[:limit_bytes].decode(errors="surrogateescape")
             return text
 
 

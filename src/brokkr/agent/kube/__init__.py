@@ -12,19 +12,25 @@ from brokkr.agent.kube.applying import Applied, Objects
 from brokkr.agent.kube.client import KubeClient, KubeConfigError, load_config
 from brokkr.agent.kube.discovering import Discovery
 from brokkr.agent.kube.errors import KubeError
+from brokkr.agent.kube.health_checks import HealthChecker
 from brokkr.agent.kube.inventories import Inventories
 from brokkr.agent.kube.pruning import PruneResult, prune
+from brokkr.agent.kube.workloads import WorkloadPods, has_pods, pods_of
 from brokkr.agent.outcomes import StartupError
 from brokkr.agent.settings import Settings
 
 __all__ = [
     "Applied",
+    "HealthChecker",
     "Inventories",
     "KubeCluster",
     "KubeError",
     "Objects",
     "PruneResult",
+    "WorkloadPods",
     "connect",
+    "has_pods",
+    "pods_of",
     "prune",
 ]
 

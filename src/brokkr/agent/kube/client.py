@@ -7,6 +7,7 @@ credentials (flaw 23).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2
@@ -49,10 +50,10 @@ class KubeClient:
         self.api = AsyncClient(config, timeout=limit, field_manager=FIELD_MANAGER)
         self._http = client_adapter.AsyncClient(config, client_adapter.ConnectionParams(limit))
 
-    async def get_json(self, path: str) -> Any:
-        """GET ``path`` (e.g. ``/apis``); raises ``KubeError``."""
+    async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET ``path`` (e.g. ``/apis``) with query ``params``; raises ``KubeError``."""
         with errors.translated():
-            response = await self._http.get(path)
+            response = await self._http.get(path, params=params)
         if response.is_error:
             try:
                 status = response.json()
@@ -62,6 +63,30 @@ class KubeClient:
                 response.status_code, status if isinstance(status, dict) else {}
             )
         return response.json()
+
+    async def get_text(
+        self, path: str, params: Mapping[str, str], *, limit_bytes: int
+    ) -> tuple[str, bool]:
+        """GET a text document (a pod's log, which lightkube reads without ``previous`` and
+        ``limitBytes``), reading at most ``limit_bytes`` whatever the server sends: the text
+        (invalid UTF-8 replaced) and whether it was cut. Raises ``KubeError``."""
+        body = bytearray()
+        with errors.translated():
+            async with self._http.stream("GET", path, params=params) as response:
+                if response.is_error:
+                    await response.aread()
+                    try:
+                        status = response.json()
+                    except ValueError:
+                        status = {}
+                    raise errors.from_status(
+                        response.status_code, status if isinstance(status, dict) else {}
+                    )
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > limit_bytes:
+                        break
+        return body[:limit_bytes].decode(errors="replace"), len(body) > limit_bytes
 
     async def aclose(self) -> None:
         await self.api.close()

@@ -5,6 +5,7 @@ A label may be sent as a bare JSON string, which is checked here."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -61,6 +62,41 @@ def ensure_shallow(ctx: Context, body: bytes) -> None:
     limit = ctx.settings.current.limits.max_json_depth
     if too_deep(body, limit):
         raise errors.NestingTooDeep(limit)
+
+
+async def read_json(
+    request: Request[Any, Any, Any],
+    ctx: Context,
+    kind: type[S],
+    *,
+    allowed: int,
+    too_large: Callable[[], errors.BrokerError],
+) -> S:
+    """A JSON body of a route whose size limit is a setting (read when the request arrives, so
+    a reload applies to the next one) rather than the app's fixed limit: read from the stream
+    and refused with ``too_large()`` as soon as it passes ``allowed`` bytes, then checked like
+    every JSON body (415, depth) and decoded as ``kind`` (400 not JSON, 422 wrong shape)."""
+    content_type = request.headers.get("content-type", "")
+    if not is_json(content_type):
+        raise errors.UnsupportedContentType(media_type(content_type))
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > allowed:
+        raise too_large()
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > allowed:
+            raise too_large()
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    ensure_shallow(ctx, body)
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise errors.ValidationFailed({"body": str(exc)}) from exc
+    except msgspec.DecodeError as exc:
+        raise errors.InvalidJson(exc) from exc
 
 
 async def json_only(

@@ -69,6 +69,7 @@ def _document(request: Request[Any, Any, Any]) -> dict[str, Any]:
         ]
         listing["summary"] = "List agents"
     _document_yaml_upload(document)
+    _document_streamed_json(document)
     _document_errors(document)
     request.app.state.openapi_document = document
     return document
@@ -90,6 +91,29 @@ def _document_yaml_upload(document: dict[str, Any]) -> None:
                 },
                 "application/yaml": {"schema": {"type": "string"}},
             },
+        }
+
+
+# Routes that read their JSON body from the stream (its size limit is a setting), so Litestar
+# cannot describe it: (path, method) → the body's type.
+_STREAMED_JSON = {
+    ("/api/v1/diagnostics/{id}/result", "post"): wire.SubmitDiagnosticResult,
+}
+
+
+def _document_streamed_json(document: dict[str, Any]) -> None:
+    for (path, method), kind in _STREAMED_JSON.items():
+        operation = document["paths"].get(path, {}).get(method)
+        if operation is None:
+            continue
+        _, definitions = msgspec.json.schema_components(
+            [kind], ref_template="#/components/schemas/{name}"
+        )
+        document.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+        reference = {"$ref": f"#/components/schemas/{kind.__name__}"}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": reference}},
         }
 
 

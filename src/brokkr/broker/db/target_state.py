@@ -5,7 +5,7 @@ checking an ETag never reads YAML."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -103,8 +103,8 @@ async def digest(database: Database, agent_id: UUID, *, full: bool) -> list[Entr
     return [Entry(row["id"], row["sequence_id"], row["yaml_checksum"]) for row in rows]
 
 
-async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:
-    """Is this object one the agent is (or was) given: a live revision of an associated live
+def _served(agent_id: UUID, object_id: sa.ColumnElement[UUID]) -> sa.ColumnElement[bool]:
+    """Is ``object_id`` one the agent is (or was) given: a live revision of an associated live
     stack, a deletion marker still owed to it, or one it already reported on."""
     owed = sa.exists().where(_r.c.agent_id == agent_id, _r.c.deployment_object_id == object_id)
     # An object the agent already reported on stays "served" to it, so a retried report of an
@@ -119,8 +119,27 @@ async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:
         _s.c.deleted_at.is_(None),
         _s.c.id.in_(targeting.associated_stack_ids(agent_id)),
     )
+    return sa.or_(owed, reported, live)
+
+
+async def is_served(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:
     # One round trip: event ingestion asks this inside its write transaction.
-    return bool((await tx.execute(sa.select(sa.or_(owed, reported, live)))).scalar_one())
+    served = _served(agent_id, sa.literal(object_id, sa.Uuid))
+    return bool((await tx.execute(sa.select(served))).scalar_one())
+
+
+async def served_among(tx: Tx, agent_id: UUID, object_ids: Collection[UUID]) -> set[UUID]:
+    """Those of ``object_ids`` that ``is_served`` to the agent, in one statement."""
+    if not object_ids:
+        return set()
+    # Aliased so that the subqueries on deployment_objects in ``_served`` stay uncorrelated.
+    candidate = _d.alias("candidate")
+    rows = await tx.execute(
+        sa.select(candidate.c.id).where(
+            candidate.c.id.in_(list(object_ids)), _served(agent_id, candidate.c.id)
+        )
+    )
+    return {row.id for row in rows}
 
 
 async def owe_marker(tx: Tx, marker_id: UUID, agent_ids: list[UUID], *, now: datetime) -> None:

@@ -170,6 +170,20 @@ class InvalidWorkOrder(BadRequest):
         super().__init__(message=message, details={"field": field})
 
 
+class InvalidDiagnosticRequest(BadRequest):
+    code = "invalid_diagnostic_request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message=message, details={"field": field})
+
+
+class InvalidDiagnosticResult(BadRequest):
+    code = "invalid_diagnostic_result"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message=message, details={"field": field})
+
+
 # 401
 
 
@@ -293,6 +307,20 @@ class TemplateNotOwned(Forbidden):
 class WorkOrderNotClaimedByAgent(Forbidden):
     code = "work_order_not_claimed_by_agent"
     text = "work order is not claimed by this agent"
+
+
+class HealthReadDenied(Forbidden):
+    """Deployment health is read by admins and the owning generator; an agent reports it."""
+
+    code = "health_read_denied"
+    text = "only admins and the owning generator read deployment health"
+
+
+class DiagnosticSubmitDenied(Forbidden):
+    """A result is the agent's own observation: an admin may claim for it, never answer."""
+
+    code = "diagnostic_not_owned"
+    text = "only the agent the diagnostic request is for may submit its result"
 
 
 # 404
@@ -448,6 +476,21 @@ class WorkOrderLogEntryNotFound(NotFound):
         super().__init__(message=message, details={"id": str(entry_id)})
 
 
+class DiagnosticNotFound(NotFound):
+    code = "diagnostic_not_found"
+
+    def __init__(self, request_id: UUID) -> None:
+        message = "diagnostic request not found"
+        super().__init__(message=message, details={"id": str(request_id)})
+
+
+class DiagnosticNotOwned(DiagnosticNotFound):
+    """Another agent's (or any generator's) request answers exactly like a missing one, so
+    request ids are no existence oracle (flaw 16); still a denial for the audit trail."""
+
+    denial = True
+
+
 # 409
 
 
@@ -538,6 +581,25 @@ class WorkOrderNotClaimed(Conflict):
         super().__init__(message=message, details={"status": status})
 
 
+class DiagnosticAlreadyClaimed(Conflict):
+    """Only a pending request that has not expired can be claimed, and only once."""
+
+    code = "diagnostic_already_claimed"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(message=f"request is already {status}", details={"status": status})
+
+
+class DiagnosticNotClaimed(Conflict):
+    """A result answers a claimed request, once."""
+
+    code = "diagnostic_not_claimed"
+
+    def __init__(self, status: str) -> None:
+        message = f"request status is {status}, expected 'claimed'"
+        super().__init__(message=message, details={"status": status})
+
+
 # 408
 
 
@@ -568,6 +630,17 @@ class TemplateTooLarge(PayloadTooLarge):
         message = f"template_content is larger than the limit of {limit_bytes} bytes"
         details = {"field": "template_content", "limit_bytes": limit_bytes}
         super().__init__(message=message, details=details)
+
+
+class DiagnosticResultTooLarge(PayloadTooLarge):
+    code = "diagnostic_result_too_large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        message = (
+            f"pod_statuses, events and log_tails together are larger than the limit of "
+            f"{limit_bytes} bytes"
+        )
+        super().__init__(message=message, details={"limit_bytes": limit_bytes})
 
 
 # 415
@@ -635,6 +708,18 @@ class DeploymentObjectNotServed(Unprocessable):
         fields = {"deployment_object_id": "not served to this agent"}
         message = "the deployment object is not one served to this agent"
         super().__init__(message=message, details={"fields": fields})
+
+
+class InvalidHealthReport(Unprocessable):
+    """A health report with problems, each ``{"index", "id", "reason"}`` (``index`` and ``id``
+    null for a problem of the whole batch): an agent drops the entries named and resends the
+    rest, so this shape is part of the contract."""
+
+    code = "invalid_health_report"
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        message = f"the health report has {len(entries)} problem(s); nothing was written"
+        super().__init__(message=message, details={"entries": entries})
 
 
 class InvalidYaml(Unprocessable):
@@ -796,6 +881,27 @@ class UnknownTargetAgents(Unprocessable):
     def __init__(self, agent_ids: list[UUID]) -> None:
         message = "targeting names agents that do not exist"
         super().__init__(message=message, details={"agent_ids": [str(a) for a in agent_ids]})
+
+
+class DiagnosticAgentNotFound(Unprocessable):
+    """The agent named in a diagnostic request's body does not exist (or is deleted)."""
+
+    code = "agent_not_found"
+
+    def __init__(self) -> None:
+        fields = {"agent_id": "unknown agent"}
+        super().__init__(message="agent_id names no live agent", details={"fields": fields})
+
+
+class DiagnosticAgentNotServed(Unprocessable):
+    """An agent collects only the resources of objects it applied: those it is served."""
+
+    code = "deployment_object_not_served"
+
+    def __init__(self) -> None:
+        fields = {"agent_id": "not served this deployment object"}
+        message = "the deployment object is not one served to this agent"
+        super().__init__(message=message, details={"fields": fields})
 
 
 # 503

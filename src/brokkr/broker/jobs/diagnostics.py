@@ -1,0 +1,19 @@
+"""Diagnostic maintenance: unclaimed requests expire, unanswered claims fail, and requests that
+ended long ago are deleted with their results. Every broker runs it; the run itself is safe with
+several brokers on one database (D21). The interval is read from the settings in force before
+every sleep, so a reload applies to the next one."""
+
+from __future__ import annotations
+
+from brokkr.broker import services
+from brokkr.broker.jobs.periodic import Periodic
+
+
+class DiagnosticMaintenance(Periodic):
+    name = "brokkr-diagnostic-maintenance"
+
+    def interval(self) -> float:
+        return self._ctx.settings.current.broker.diagnostic_cleanup_interval_seconds
+
+    async def run_once(self) -> None:
+        await services.diagnostics.maintain(self._ctx)
