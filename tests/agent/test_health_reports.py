@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from brokkr.agent.assessing import Assessment
@@ -342,3 +343,38 @@ async def test_an_inactive_agent_reports_nothing(world: World) -> None:
         await asyncio.wait_for(task, timeout=10)
     assert verdicts.calls == []
     assert await world.records(obj.id) == []
+
+
+async def test_a_restarted_agent_reports_what_it_applied_before_at_once(world: World) -> None:
+    """The object was applied and reported by an earlier run, so incremental polls no longer
+    serve it: the start-up full poll re-applies it, and its health is reported long before the
+    next reconcile interval."""
+    obj = await world.deploy()
+    await world.client.agents.report_event(
+        world.agent.id, deployment_object_id=obj.id, status="SUCCESS", message="earlier run"
+    )
+    verdicts = Verdicts()
+    verdicts.current = verdict("failing", "ImagePullBackOff", ready=0)
+    config = settings(world)
+    config = Settings(agent=msgspec.structs.replace(config.agent, reconcile_interval=3600.0))
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_agent(
+            config,
+            cluster=Cluster(),
+            reconcile=Applier(),
+            stop=stop,
+            probe_host=HOST,
+            check_health=verdicts,
+        )
+    )
+    try:
+
+        async def reported() -> list[wire.DeploymentHealth]:
+            return await world.records(obj.id)
+
+        [record] = await eventually(reported, what="the health of the earlier object")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    assert (record.agent_id, record.status) == (world.agent.id, "failing")

@@ -168,10 +168,10 @@ class Runtime:
                 tasks += [
                     self.spawn("heartbeat", interval, self.heartbeat),
                     self.spawn("poll", interval, self.poll),
-                    # The incremental poll covers start-up; drift needs time to appear.
-                    self.spawn(
-                        "full-poll", self.config.reconcile_interval, self.full_poll, first=False
-                    ),
+                    # At start-up too: a restarted agent corrects what drifted while it was down,
+                    # and learns what it runs (health reports, diagnostics) at once rather than
+                    # a reconcile interval later.
+                    self.spawn("full-poll", self.config.reconcile_interval, self.full_poll),
                 ]
                 if self.work is not None:
                     tasks.append(self.spawn("work-orders", interval, self.poll_work_orders))
