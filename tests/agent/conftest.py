@@ -17,6 +17,7 @@ from brokkr.agent.kube import KubeCluster
 from brokkr.agent.settings import Settings
 from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
+from tests.agent.controllers import Controllers
 from tests.cli.serving import running_broker
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 
@@ -25,6 +26,13 @@ from tests.fakes.kube_apiserver import FakeKubeApiServer
 async def fake() -> AsyncIterator[FakeKubeApiServer]:
     async with FakeKubeApiServer() as server:
         yield server
+
+
+@pytest.fixture
+def play(fake: FakeKubeApiServer) -> Controllers:
+    """The test plays the cluster's controllers; a second namespace, ``other``, exists."""
+    fake.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
+    return Controllers(fake)
 
 
 @pytest.fixture

@@ -10,9 +10,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from brokkr.agent.manifests import ObjectRef
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 
 Obj = dict[str, Any]
+
+
+def ref(manifest: Obj) -> ObjectRef:
+    """What the agent records for ``manifest`` once applied."""
+    meta = manifest["metadata"]
+    return ObjectRef(
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        namespace=meta.get("namespace", ""),
+        name=meta["name"],
+    )
 
 
 def template(labels: dict[str, str], image: str = "nginx:1") -> Obj:

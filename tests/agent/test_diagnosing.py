@@ -13,7 +13,6 @@ import pytest
 
 from brokkr.agent.kube import KubeCluster
 from brokkr.agent.kube.diagnosing import MAX_PODS, TRUNCATED, Limits, diagnose, fit, pod_status
-from brokkr.agent.manifests import ObjectRef
 from brokkr.agent.outcomes import Diagnosis
 from brokkr.agent.settings import AgentSection, Settings
 from brokkr.common import wire
@@ -26,22 +25,6 @@ def settings(fake: FakeKubeApiServer, tmp_path: Path) -> Settings:
     kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
     agent = AgentSection(pak="p", agent_name="a", cluster_name="c", kubeconfig_path=str(kubeconfig))
     return Settings(agent=agent)
-
-
-@pytest.fixture
-def play(fake: FakeKubeApiServer) -> c.Controllers:
-    fake.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
-    return c.Controllers(fake)
-
-
-def ref(manifest: c.Obj) -> ObjectRef:
-    meta = manifest["metadata"]
-    return ObjectRef(
-        api_version=manifest["apiVersion"],
-        kind=manifest["kind"],
-        namespace=meta.get("namespace", ""),
-        name=meta["name"],
-    )
 
 
 def decoded(diagnosis: Diagnosis) -> tuple[Any, Any, Any]:
@@ -129,7 +112,7 @@ async def test_only_the_object_s_own_pods_events_and_logs(
     ]:
         fake.record_event(involved, reason, f"{reason} happened", "Warning")
 
-    found = await diagnose(cluster.client, [ref(web)], Limits(log_lines=3))
+    found = await diagnose(cluster.client, [c.ref(web)], Limits(log_lines=3))
 
     pods, events, tails = decoded(found)
     assert [(p.namespace, p.name, p.owner) for p in pods] == [
@@ -225,7 +208,7 @@ async def test_events_newest_first_and_at_most_max_events(
         )
     )
 
-    found = await diagnose(cluster.client, [ref(c.bare_pod("solo"))], Limits(max_events=3))
+    found = await diagnose(cluster.client, [c.ref(c.bare_pod("solo"))], Limits(max_events=3))
 
     _, events, _ = decoded(found)
     assert [e.reason for e in events] == ["Series", "At4", "At3"]
@@ -243,7 +226,7 @@ async def test_a_cronjob_s_jobs_pods_and_init_container_logs(
     fake.record_event(run, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
     fake.set_pod_log("default", "nightly-1-0", "done\n")
 
-    found = await diagnose(cluster.client, [ref(nightly)], Limits())
+    found = await diagnose(cluster.client, [c.ref(nightly)], Limits())
 
     pods, events, tails = decoded(found)
     assert [(p.name, p.owner) for p in pods] == [("nightly-1-0", "CronJob/nightly")]
@@ -263,7 +246,7 @@ async def test_a_log_that_cannot_be_read_is_reported_in_its_place(
     # A restarted container whose previous instance's log is gone (the kubelet's 400).
     play.set_pods([c.Controllers(fake).live(c.bare_pod("web-0"))], crashing(restarts=1))
 
-    found = await diagnose(cluster.client, [ref(web)], Limits())
+    found = await diagnose(cluster.client, [c.ref(web)], Limits())
 
     _, _, tails = decoded(found)
     assert tails["web-0/main"] == "fine\n"
@@ -279,7 +262,7 @@ async def test_a_long_log_is_cut_with_a_marker(
     fake.create(c.bare_pod("chatty"))
     fake.set_pod_log("default", "chatty", "x" * 5000 + "\n")
 
-    found = await diagnose(cluster.client, [ref(c.bare_pod("chatty"))], Limits(log_bytes=1024))
+    found = await diagnose(cluster.client, [c.ref(c.bare_pod("chatty"))], Limits(log_bytes=1024))
 
     _, _, tails = decoded(found)
     assert tails["chatty/main"] == "x" * 1024 + f"\n{TRUNCATED}"
@@ -295,7 +278,7 @@ async def test_pods_are_capped(
     fake.create(big)
     play.pods(big, MAX_PODS + 5)
 
-    found = await diagnose(cluster.client, [ref(big)], Limits(max_events=0))
+    found = await diagnose(cluster.client, [c.ref(big)], Limits(max_events=0))
 
     pods, _, tails = decoded(found)
     assert len(pods) == MAX_PODS

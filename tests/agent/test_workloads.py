@@ -24,22 +24,6 @@ def settings(fake: FakeKubeApiServer, tmp_path: Path) -> Settings:
     return Settings(agent=agent)
 
 
-@pytest.fixture
-def play(fake: FakeKubeApiServer) -> c.Controllers:
-    fake.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
-    return c.Controllers(fake)
-
-
-def ref(manifest: c.Obj) -> ObjectRef:
-    meta = manifest["metadata"]
-    return ObjectRef(
-        api_version=manifest["apiVersion"],
-        kind=manifest["kind"],
-        namespace=meta.get("namespace", ""),
-        name=meta["name"],
-    )
-
-
 def names(objects: list[c.Obj]) -> list[str]:
     return sorted(o["metadata"]["name"] for o in objects)
 
@@ -59,7 +43,7 @@ async def test_a_deployment_s_pods_through_its_replicasets(
     fake.create(stranger)
     play.pods(stranger, 1)
 
-    found = await kube.pods_of(cluster.client, ref(web))
+    found = await kube.pods_of(cluster.client, c.ref(web))
 
     assert found.workload is not None and found.workload["metadata"]["name"] == "web"
     assert names(found.children) == ["web-1"]
@@ -76,7 +60,7 @@ async def test_a_selected_pod_without_a_controller_counts(
     fake.create(c.bare_pod("adoptable", labels={"app": "web"}))
     fake.create(c.bare_pod("unrelated", labels={"app": "db"}))
 
-    found = await kube.pods_of(cluster.client, ref(web))
+    found = await kube.pods_of(cluster.client, c.ref(web))
 
     assert names(found.pods) == ["adoptable"]
 
@@ -100,7 +84,7 @@ async def test_pods_by_the_workload_s_own_selector(
     fake.create(c.bare_pod("canary", labels={"app": "db", "tier": "primary", "canary": "y"}))
     fake.create(c.bare_pod("db-x", namespace="other", labels={"app": "db", "tier": "primary"}))
 
-    found = await kube.pods_of(cluster.client, ref(db))
+    found = await kube.pods_of(cluster.client, c.ref(db))
 
     assert names(found.pods) == ["db-0", "db-1"]
     assert found.children == []
@@ -114,7 +98,7 @@ async def test_a_job_s_pods_by_its_generated_selector(
     play.pods(migrate, 1)
     fake.create(c.bare_pod("migrate-lookalike", labels={"app": "migrate"}))
 
-    found = await kube.pods_of(cluster.client, ref(migrate))
+    found = await kube.pods_of(cluster.client, c.ref(migrate))
 
     assert names(found.pods) == ["migrate-0"]
 
@@ -130,7 +114,7 @@ async def test_a_cronjob_s_pods_through_its_jobs(
     play.pods(second, 1)
     fake.create(c.job("unowned"))
 
-    found = await kube.pods_of(cluster.client, ref(nightly))
+    found = await kube.pods_of(cluster.client, c.ref(nightly))
 
     assert names(found.children) == ["nightly-1", "nightly-2"]
     assert names(found.pods) == ["nightly-1-0", "nightly-2-0"]
@@ -139,7 +123,7 @@ async def test_a_cronjob_s_pods_through_its_jobs(
 async def test_a_bare_pod_is_its_own_pod(fake: FakeKubeApiServer, cluster: KubeCluster) -> None:
     fake.create(c.bare_pod("solo"))
 
-    found = await kube.pods_of(cluster.client, ref(c.bare_pod("solo")))
+    found = await kube.pods_of(cluster.client, c.ref(c.bare_pod("solo")))
 
     assert names(found.pods) == ["solo"]
 
@@ -147,7 +131,7 @@ async def test_a_bare_pod_is_its_own_pod(fake: FakeKubeApiServer, cluster: KubeC
 async def test_gone_workloads_and_kinds_without_pods(
     fake: FakeKubeApiServer, cluster: KubeCluster
 ) -> None:
-    gone = await kube.pods_of(cluster.client, ref(c.workload("Deployment", "gone")))
+    gone = await kube.pods_of(cluster.client, c.ref(c.workload("Deployment", "gone")))
     config = ObjectRef(api_version="v1", kind="ConfigMap", namespace="default", name="cfg")
     fake.clear_requests()
 
@@ -165,7 +149,7 @@ async def test_many_pods_are_read_in_pages(
     play.pods(big, 501)
     fake.clear_requests()
 
-    found = await kube.pods_of(cluster.client, ref(big))
+    found = await kube.pods_of(cluster.client, c.ref(big))
 
     assert len(found.pods) == 501
     assert len(fake.requests_matching("GET", "/pods")) == 2
@@ -175,7 +159,7 @@ async def test_an_api_error_is_raised(fake: FakeKubeApiServer, cluster: KubeClus
     fake.create(c.workload("Deployment", "web"))
     fake.fail("GET", "/pods", status=403)
     with pytest.raises(KubeError) as caught:
-        await kube.pods_of(cluster.client, ref(c.workload("Deployment", "web")))
+        await kube.pods_of(cluster.client, c.ref(c.workload("Deployment", "web")))
     assert caught.value.code == 403
 
 

@@ -54,14 +54,7 @@ class KubeClient:
         """GET ``path`` (e.g. ``/apis``) with query ``params``; raises ``KubeError``."""
         with errors.translated():
             response = await self._http.get(path, params=params)
-        if response.is_error:
-            try:
-                status = response.json()
-            except ValueError:
-                status = {}
-            raise errors.from_status(
-                response.status_code, status if isinstance(status, dict) else {}
-            )
+        _raise_for(response)
         return response.json()
 
     async def get_text(
@@ -75,13 +68,7 @@ class KubeClient:
             async with self._http.stream("GET", path, params=params) as response:
                 if response.is_error:
                     await response.aread()
-                    try:
-                        status = response.json()
-                    except ValueError:
-                        status = {}
-                    raise errors.from_status(
-                        response.status_code, status if isinstance(status, dict) else {}
-                    )
+                    _raise_for(response)
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > limit_bytes:
@@ -91,3 +78,14 @@ class KubeClient:
     async def aclose(self) -> None:
         await self.api.close()
         await self._http.aclose()
+
+
+def _raise_for(response: httpx2.Response) -> None:
+    """An error answer as ``KubeError``, from the Status object the API server sends."""
+    if not response.is_error:
+        return
+    try:
+        status = response.json()
+    except ValueError:
+        status = {}
+    raise errors.from_status(response.status_code, status if isinstance(status, dict) else {})

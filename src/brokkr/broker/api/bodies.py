@@ -64,6 +64,27 @@ def ensure_shallow(ctx: Context, body: bytes) -> None:
         raise errors.NestingTooDeep(limit)
 
 
+async def read_limited(
+    request: Request[Any, Any, Any],
+    *,
+    allowed: int,
+    too_large: Callable[[], errors.BrokerError],
+) -> bytes:
+    """The body, refused with ``too_large()`` as soon as it passes ``allowed`` bytes (declared
+    or received): read from the stream, for routes whose limit is a reloadable setting."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > allowed:
+        raise too_large()
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > allowed:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(
     request: Request[Any, Any, Any],
     ctx: Context,
@@ -79,17 +100,7 @@ async def read_json(
     content_type = request.headers.get("content-type", "")
     if not is_json(content_type):
         raise errors.UnsupportedContentType(media_type(content_type))
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > allowed:
-        raise too_large()
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > allowed:
-            raise too_large()
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_limited(request, allowed=allowed, too_large=too_large)
     ensure_shallow(ctx, body)
     try:
         return msgspec.json.decode(body, type=kind)

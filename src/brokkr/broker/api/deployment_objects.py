@@ -26,18 +26,11 @@ async def _read_body(request: Request[Any, Any, Any], ctx: Context) -> bytes:
     """The body, refused (413) as soon as it is bigger than any object within the limit in force
     could be: read from the stream, so that a reload of the limit applies to the next upload."""
     limit = ctx.settings.current.limits.max_deployment_object_bytes
-    allowed = 2 * limit + _ENVELOPE_BYTES
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > allowed:
-        raise errors.DeploymentObjectTooLarge(limit)
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > allowed:
-            raise errors.DeploymentObjectTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await bodies.read_limited(
+        request,
+        allowed=2 * limit + _ENVELOPE_BYTES,
+        too_large=lambda: errors.DeploymentObjectTooLarge(limit),
+    )
 
 
 def _request_body(
