@@ -54,6 +54,8 @@ class Broker:
     async def reset(self) -> None:
         async with self.database.transaction() as tx:
             for table in (
+                tables.webhook_deliveries,
+                tables.webhook_subscriptions,
                 tables.diagnostic_results,
                 tables.diagnostic_requests,
                 tables.deployment_health,

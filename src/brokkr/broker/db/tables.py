@@ -531,3 +531,65 @@ diagnostic_results = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("request_id", name="unique_diagnostic_result"),
 )
+
+# Webhook subscriptions (D10, D18): the URL, the Authorization header value and the signing
+# secret are stored encrypted (AES-256-GCM, brokkr.broker.domain.secrets); lists are JSON.
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    *_timestamps(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("url_encrypted", sa.LargeBinary, nullable=False),
+    sa.Column("auth_header_encrypted", sa.LargeBinary, nullable=True),
+    sa.Column("secret_encrypted", sa.LargeBinary, nullable=True),
+    # Patterns: "*", "<prefix>.*" or an event type of the catalogue.
+    sa.Column("event_types", JSONDocument, nullable=False),
+    # {"agent_id"?, "stack_id"?, "labels"?}; null when the subscription has none.
+    sa.Column("filters", JSONDocument, nullable=True),
+    # Null or empty: the broker delivers; else an agent carrying every one of these labels.
+    sa.Column("target_labels", JSONDocument, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("max_retries", sa.Integer, nullable=False),
+    sa.Column("timeout_seconds", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=True),
+    sa.CheckConstraint("max_retries >= 0 AND timeout_seconds > 0", name="limits"),
+    sa.Index("ix_webhook_subscriptions_created_at", "created_at"),
+)
+
+# One row per (event, matching subscription), written in the transaction of the change that
+# caused the event: the outbox and the delivery state in one.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "subscription_id",
+        sa.Uuid,
+        sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    # The envelope's id: the same for every delivery of one event (receivers' idempotency key).
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    # The envelope as sent, byte for byte (what the signature covers).
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("target_labels", JSONDocument, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    # The agent holding the claim; null while the broker holds it (or nobody does).
+    sa.Column("acquired_by", sa.Uuid, nullable=True),
+    sa.Column("acquired_until", UTCDateTime(), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_attempt_at", UTCDateTime(), nullable=True),
+    sa.Column("next_retry_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("completed_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint(
+        "status IN ('pending', 'acquired', 'success', 'failed', 'dead')", name="status"
+    ),
+    sa.CheckConstraint("attempts >= 0", name="attempts"),
+    sa.Index("ix_webhook_deliveries_status_next_retry_at", "status", "next_retry_at"),
+    sa.Index("ix_webhook_deliveries_subscription_id_created_at", "subscription_id", "created_at"),
+    sa.Index("ix_webhook_deliveries_completed_at", "completed_at"),
+)
