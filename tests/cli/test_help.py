@@ -82,6 +82,7 @@ def test_the_tree_holds_every_group_and_entry_point() -> None:
         "events",
         "audit",
         "work-orders",
+        "webhooks",
         "login",
         "whoami",
         "deploy",
@@ -108,6 +109,8 @@ def test_the_tree_holds_every_group_and_entry_point() -> None:
         "brokkr admin rotate-pak",
         "brokkr work-orders create",
         "brokkr work-orders log",
+        "brokkr webhooks create",
+        "brokkr webhooks deliveries",
     ):
         assert expected in paths
     assert len(LEAVES) > len(ROOT.commands)  # the walk went into the groups

@@ -149,7 +149,7 @@ def test_calls_after_close_raise_a_brokkr_error(live_broker: LiveBroker) -> None
 def test_every_async_resource_method_has_a_blocking_twin() -> None:
     with BrokkrClient(f"http://127.0.0.1:{free_port()}") as client:
         resources = {name: r for name, r in vars(client._client).items() if name[0] != "_"}
-        assert len(resources) == 11
+        assert len(resources) == 12
         for name, resource in resources.items():
             twin = vars(type(getattr(client, name)))
             methods = {m for m in dir(resource) if m[0] != "_" and callable(getattr(resource, m))}

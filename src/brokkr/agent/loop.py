@@ -7,7 +7,8 @@ never stops the others, and the agent recovers by itself when the broker returns
 each stack to its own reconcile task and returns: a slow stack (a CRD that never settles) holds
 up neither the polls nor the other stacks, and one stack's reconciles never overlap. Work orders
 have a task of their own (``brokkr.agent.work_queue``), and so do diagnostic requests
-(``brokkr.agent.diagnostics_queue``). On ``stop`` in-flight reconciles and work orders may
+(``brokkr.agent.diagnostics_queue``) and webhook deliveries
+(``brokkr.agent.webhook_deliveries``). On ``stop`` in-flight reconciles and work orders may
 finish within the grace period.
 
 Events report changes, not repetitions (``decisions.worth_posting``): an outcome is posted when
@@ -27,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
+import httpx
+
 from brokkr.agent import backoff, decisions
 from brokkr.agent.diagnostics_queue import DiagnosticsQueue
 from brokkr.agent.health_reports import HealthReports
@@ -42,6 +45,7 @@ from brokkr.agent.outcomes import (
 )
 from brokkr.agent.probes import Health, Metrics, ProbeServer
 from brokkr.agent.settings import Settings
+from brokkr.agent.webhook_deliveries import WebhookDeliveries
 from brokkr.agent.work_queue import WorkQueue
 from brokkr.client import (
     AsyncBrokkrClient,
@@ -73,6 +77,7 @@ async def run_agent(
     run_work_order: RunWorkOrder | None = None,
     collect_diagnostics: CollectDiagnostics | None = None,
     check_health: CheckHealth | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
     """Run until ``stop`` is set. Raises ``StartupError`` when the agent cannot start.
 
@@ -80,6 +85,8 @@ async def run_agent(
     settings, without client-side retries: the loop owns backoff. Without ``run_work_order``
     the agent claims no work orders, without ``collect_diagnostics`` no diagnostic requests,
     without ``check_health`` reports no deployment health (tests of the rest of the loop).
+    Webhook deliveries are POSTed through ``webhook_transport`` when given (tests), else the
+    network, unless ``webhook_delivery_enabled`` is off.
     """
     config = settings.agent
     health = Health(polling_interval=config.polling_interval)
@@ -90,6 +97,11 @@ async def run_agent(
     owned = client is None
     broker = client or AsyncBrokkrClient(config.broker_url, config.pak, retry=Retry(attempts=1))
     await probes.start()
+    webhooks = (
+        WebhookDeliveries(broker, stop=stop, transport=webhook_transport)
+        if config.webhook_delivery_enabled
+        else None
+    )
     try:
         runtime = Runtime(settings, broker, cluster, reconcile, health, metrics, stop)
         if run_work_order is not None:
@@ -108,8 +120,11 @@ async def run_agent(
             runtime.health_reports = HealthReports(
                 broker, check_health, resend_after=config.deployment_health_interval
             )
+        runtime.webhooks = webhooks
         await runtime.run()
     finally:
+        if webhooks is not None:
+            await webhooks.aclose()
         if owned:
             await broker.aclose()
         await probes.aclose()
@@ -158,6 +173,8 @@ class Runtime:
         self.diagnostics: DiagnosticsQueue | None = None
         # Reports deployment health when the agent is given a way to assess it (and enabled).
         self.health_reports: HealthReports | None = None
+        # Delivers the webhooks addressed to this agent's labels (unless disabled).
+        self.webhooks: WebhookDeliveries | None = None
 
     async def run(self) -> None:
         interval = self.config.polling_interval
@@ -184,6 +201,9 @@ class Runtime:
                 if self.health_reports is not None:
                     check_every = self.config.deployment_health_check_interval
                     tasks.append(self.spawn("health", check_every, self.report_health))
+                if self.webhooks is not None:
+                    every = self.config.webhook_delivery_interval
+                    tasks.append(self.spawn("webhooks", every, self.deliver_webhooks))
                 await self.stop.wait()
         finally:
             # Only a requested stop earns a grace period; a failed start-up ends at once.
@@ -387,6 +407,12 @@ class Runtime:
             return
         assert self.agent is not None  # noqa: S101 - active implies found
         await self.diagnostics.poll(self.agent.id)
+
+    async def deliver_webhooks(self) -> None:
+        if not self.active or self.webhooks is None:
+            return
+        assert self.agent is not None  # noqa: S101 - active implies found
+        await self.webhooks.poll(self.agent.id)
 
     async def report_health(self) -> None:
         if not self.active or self.health_reports is None:

@@ -115,6 +115,11 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     diagnostics_max_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=16 * 1024 * 1024)] = (
         1024 * 1024
     )
+    # Agent-side webhook delivery (D18): whether this agent POSTs the events of subscriptions
+    # whose target_labels it carries (receivers only the cluster reaches), and how often it
+    # claims them while ACTIVE (the reference's hard-coded 10 s).
+    webhook_delivery_enabled: bool = True
+    webhook_delivery_interval: Seconds = 10.0
 
     def __post_init__(self) -> None:
         if self.backoff_min > self.backoff_max:

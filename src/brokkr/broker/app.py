@@ -43,6 +43,8 @@ from brokkr.broker.api import (
     targets,
     template_metadata,
     templates,
+    webhook_deliveries,
+    webhooks,
     work_orders,
 )
 from brokkr.broker.api.observability import Observability
@@ -50,7 +52,9 @@ from brokkr.broker.auth.authenticator import Authenticator
 from brokkr.broker.auth.cache import IdentityCache
 from brokkr.broker.domain.errors import BrokerError
 from brokkr.broker.jobs.diagnostics import DiagnosticMaintenance
-from brokkr.broker.jobs.retention import AuditRetention
+from brokkr.broker.jobs.gauges import GaugeRefresh
+from brokkr.broker.jobs.retention import Retention
+from brokkr.broker.jobs.webhook_delivery import WebhookDelivery
 from brokkr.broker.jobs.work_orders import WorkOrderMaintenance
 from brokkr.broker.metrics import Metrics
 from brokkr.broker.services.context import Context
@@ -84,13 +88,19 @@ def create_app(
         forget_pak=cache.forget,
         settings=LiveSettings(settings, source=source),
         audit_dropped=metrics.audit_dropped,
+        webhook_delivered=metrics.webhook_delivered,
     )
+    db.instrumentation.watch_queries(database, metrics.query)
+    metrics.watch_pools(lambda: db.instrumentation.pool_usage(database))
     authenticator = Authenticator(ctx, cache)
     listener = db.notify.ChangeListener(
-        database, on_revoked=cache.forget, on_state_changed=ctx.versions.changed
+        database,
+        on_revoked=cache.forget,
+        on_state_changed=ctx.versions.changed,
+        on_webhooks_due=ctx.webhooks_due.set,
     )
 
-    runtime = Runtime(settings=settings, ctx=ctx, listener=listener, sighup=sighup)
+    runtime = Runtime(settings=settings, ctx=ctx, listener=listener, metrics=metrics, sighup=sighup)
 
     api = Router(
         path="/api/v1",
@@ -111,6 +121,8 @@ def create_app(
             work_orders.router,
             diagnostics.router,
             health.router,
+            webhook_deliveries.router,
+            webhooks.router,
         ],
         guards=[dependencies.authenticate, bodies.json_only],
     )
@@ -157,6 +169,7 @@ class Runtime:
         settings: Settings,
         ctx: Context,
         listener: db.notify.ChangeListener,
+        metrics: Metrics,
         sighup: bool = False,
     ) -> None:
         self._settings = settings
@@ -164,15 +177,18 @@ class Runtime:
         self._listener = listener
         self._sighup = sighup
         self._reloads: set[asyncio.Task[None]] = set()
-        self.retention = AuditRetention(ctx)
+        self.retention = Retention(ctx)
         self.work_orders = WorkOrderMaintenance(ctx)
         self.diagnostics = DiagnosticMaintenance(ctx)
+        self.gauges = GaugeRefresh(ctx, metrics.publish)
+        self.webhooks = WebhookDelivery(ctx)
 
     async def start(self) -> None:
         if self._settings.data_path.exists():
             private_files.ensure_dir(self._settings.data_path)
         await migrations.upgrade(self._ctx.database)
         await self._ctx.database.open_fast_pool()
+        await services.webhook_key.load(self._ctx, self._settings)
         outcome = await services.admin.bootstrap(
             self._ctx,
             admin_pak=self._settings.broker.admin_pak,
@@ -184,6 +200,8 @@ class Runtime:
         self.retention.start()
         self.work_orders.start()
         self.diagnostics.start()
+        self.gauges.start()
+        self.webhooks.start()
         if self._sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
@@ -207,6 +225,8 @@ class Runtime:
         await self.retention.stop()
         await self.work_orders.stop()
         await self.diagnostics.stop()
+        await self.gauges.stop()
+        await self.webhooks.stop()
         await self._listener.stop()
         self._ctx.renderer.close()
         await self._ctx.database.dispose()

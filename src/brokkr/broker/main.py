@@ -45,6 +45,7 @@ def serve(
     # Opened once before the server starts, so a wrong URL or a missing database is one line
     # naming the cause, not the server's traceback of a failed lifespan.
     upgrade_database(settings)
+    check_webhook_key(settings)
     app = create_asgi(settings, source=Source(config_file=config_file))
     live: LiveSettings = cast("Litestar", app.app).state.ctx.settings
     config = uvicorn.Config(
@@ -117,6 +118,8 @@ def _run(settings: Settings, work: Callable[[db.Database], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except errors.BrokerSchemaMissing as exc:
         raise StartupError(f"{describe_database(settings)}: {exc.message}") from exc
+    except services.webhook_key.WebhookKeyUnusable as exc:
+        raise StartupError(str(exc)) from exc
     # Whatever the driver, the network or the file system raised: the command cannot go on,
     # and its user needs the cause in one line rather than a traceback.
     except Exception as exc:  # noqa: BLE001
@@ -133,6 +136,17 @@ def upgrade_database(settings: Settings) -> str:
         return migrations.head()
 
     return _run(settings, upgrade)
+
+
+def check_webhook_key(settings: Settings) -> None:
+    """Refuse to serve with a webhook encryption key that cannot read the stored subscriptions
+    (D10): loudly now, not quietly at every delivery."""
+
+    async def check(database: db.Database) -> None:
+        ctx = Context(database=database, data_dir=settings.data_path, forget_pak=lambda _hash: None)
+        await services.webhook_key.load(ctx, settings)
+
+    _run(settings, check)
 
 
 def rotate_admin_pak(settings: Settings) -> str:

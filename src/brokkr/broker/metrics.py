@@ -1,12 +1,32 @@
-"""Prometheus collectors of one broker process (reference metric names), in their own registry."""
+"""Prometheus collectors of one broker process (reference metric names where the reference has
+one), in their own registry. Every label takes a bounded set of values: route templates (never
+raw paths), known HTTP methods, statement kinds, delivery outcomes, work-order states, pool names
+and heartbeat quantiles; nothing is labelled per agent, stack or delivery.
+
+Fleet-wide gauges (agents, stacks, work orders, outbox) are counted by a background job
+(``jobs.gauges``) and only read here, so a scrape never waits on the database."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from brokkr.broker.db.instrumentation import QUERY_TYPES, PoolUsage
+from brokkr.broker.domain import gauges
 
 BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Webhook receivers are remote and may take up to their subscription's timeout.
+DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Any other method a client sends is counted as "OTHER".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+DELIVERY_OUTCOMES = ("success", "failed", "dead")
+# The rate-limited audit actions (services.audit).
+AUDITED_FAILURES = ("auth.failed", "access.denied")
 
 
 class Metrics:
@@ -31,13 +51,138 @@ class Metrics:
             ["action"],
             registry=self.registry,
         )
+        self.queries = Counter(
+            "brokkr_database_queries_total",
+            "SQL statements run, by kind (select, insert, update, delete, other)",
+            ["query_type"],
+            registry=self.registry,
+        )
+        self.query_latency = Histogram(
+            "brokkr_database_query_duration_seconds",
+            "SQL statement latency by kind, from sending it to its answer",
+            ["query_type"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "brokkr_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome: success, failed (retried later), dead",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.delivery_latency = Histogram(
+            "brokkr_webhook_delivery_duration_seconds",
+            "Webhook delivery attempt latency (the receiver's answer or the timeout), by outcome",
+            ["outcome"],
+            buckets=DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
+        # Bounded label sets are exported at 0 from the start, so rate() sees their first event.
+        for kind in QUERY_TYPES:
+            self.queries.labels(kind)
+            self.query_latency.labels(kind)
+        for outcome in DELIVERY_OUTCOMES:
+            self.deliveries.labels(outcome)
+            self.delivery_latency.labels(outcome)
+        for action in AUDITED_FAILURES:
+            self.audit_dropped_records.labels(action)
+        self._fleet_gauges()
+
+    def _fleet_gauges(self) -> None:
+        self.active_agents = Gauge(
+            "brokkr_active_agents",
+            "Agents whose status is ACTIVE (not deleted)",
+            registry=self.registry,
+        )
+        self.heartbeat_age = Gauge(
+            "brokkr_agent_heartbeat_age_seconds",
+            "Age of the last heartbeat of active agents, as quantiles over the agents that sent"
+            ' one ("1": the oldest); absent until one did',
+            ["quantile"],
+            registry=self.registry,
+        )
+        self.stacks = Gauge("brokkr_stacks_total", "Stacks (not deleted)", registry=self.registry)
+        self.work_orders = Gauge(
+            "brokkr_work_orders",
+            "Work orders in the queue by status (finished ones are in the work-order log)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.outbox_depth = Gauge(
+            "brokkr_webhook_outbox_depth",
+            "Webhook deliveries still owed: pending, claimed, or failed and waiting for a retry",
+            registry=self.registry,
+        )
+        for status in gauges.WORK_ORDER_STATUSES:
+            self.work_orders.labels(status)
 
     def audit_dropped(self, action: str) -> None:
         self.audit_dropped_records.labels(action).inc()
 
     def observe(self, *, endpoint: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "OTHER"
         self.requests.labels(endpoint, method, str(status)).inc()
         self.latency.labels(endpoint, method).observe(seconds)
 
+    def query(self, query_type: str, seconds: float) -> None:
+        self.queries.labels(query_type).inc()
+        self.query_latency.labels(query_type).observe(seconds)
+
+    def webhook_delivered(self, outcome: str, seconds: float) -> None:
+        """One delivery attempt ended: ``outcome`` is "success", "failed" (to be retried) or
+        "dead" (given up); ``seconds`` from sending the request to its answer or timeout."""
+        if outcome not in DELIVERY_OUTCOMES:
+            raise ValueError(f"unknown webhook delivery outcome {outcome!r}")
+        self.deliveries.labels(outcome).inc()
+        self.delivery_latency.labels(outcome).observe(seconds)
+
+    def publish(self, snapshot: gauges.Snapshot) -> None:
+        """The fleet gauges from the latest counts (``jobs.gauges``)."""
+        self.active_agents.set(snapshot.active_agents)
+        # Quantiles of no agent at all are absent, not 0 (0 would read as "all fresh").
+        self.heartbeat_age.clear()
+        for quantile, seconds in snapshot.heartbeat_age_seconds.items():
+            self.heartbeat_age.labels(quantile).set(seconds)
+        self.stacks.set(snapshot.stacks)
+        for status, count in snapshot.work_orders.items():
+            self.work_orders.labels(status).set(count)
+        self.outbox_depth.set(snapshot.outbox_depth)
+
+    def watch_pools(self, usage: Callable[[], list[PoolUsage]]) -> None:
+        """Export the database pools' sizes, read from ``usage`` at every scrape."""
+        self.registry.register(_Pools(usage))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Pools(Collector):
+    def __init__(self, usage: Callable[[], list[PoolUsage]]) -> None:
+        self._usage = usage
+
+    def describe(self) -> list[Metric]:
+        return list(self._families([]))
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(self._usage())
+
+    @staticmethod
+    def _families(usage: list[PoolUsage]) -> Iterator[Metric]:
+        size = GaugeMetricFamily(
+            "brokkr_database_pool_size",
+            "Connections a database pool keeps at most (SQLAlchemy may open some more under load)",
+            labels=["pool"],
+        )
+        opened = GaugeMetricFamily(
+            "brokkr_database_pool_open", "Connections a database pool has open", labels=["pool"]
+        )
+        checked_out = GaugeMetricFamily(
+            "brokkr_database_pool_checked_out",
+            "Connections of a database pool in use right now",
+            labels=["pool"],
+        )
+        for pool in usage:
+            size.add_metric([pool.pool], pool.size)
+            opened.add_metric([pool.pool], pool.open)
+            checked_out.add_metric([pool.pool], pool.checked_out)
+        yield from (size, opened, checked_out)

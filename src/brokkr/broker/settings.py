@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -52,8 +53,20 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     # Seeds the admin identity on first start only (D5); never logged.
     admin_pak: str = ""
     admin_pak_hash: str = ""
+    # D10: the AES-256 key (64 hex characters) encrypting webhook URLs, auth headers and secrets.
+    # Empty: a key generated once and kept in <data_dir>/webhook.key (0600). Brokers sharing one
+    # PostgreSQL database must all be given the same key. Never logged (its fingerprint is).
+    webhook_encryption_key: str = ""
+    # Webhook URLs whose host is an IP address inside one of these networks (CIDRs) are refused;
+    # empty allows every address (in-cluster receivers are often private or loopback).
+    webhook_denied_networks: list[str] = msgspec.field(default_factory=list)
     # Audit records older than this many days are deleted by a background job; 0 keeps them all.
     audit_log_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 90
+    # Webhook deliveries that ended (success or dead) this many days ago are deleted; 0 keeps them.
+    webhook_cleanup_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 7
+    # Agent events older than this are deleted, except the newest of each status per agent and
+    # deployment object (what target state and report checks read); 0 keeps them all.
+    agent_event_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 30
     # A deployment health row not refreshed by its agent for this long reads as ``unknown`` with
     # ``stale`` set (3 x the agent's default 60 s reporting interval); 0 never marks rows stale.
     health_stale_after_seconds: Annotated[float, msgspec.Meta(ge=0, le=31_536_000)] = 180.0
@@ -63,6 +76,17 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     diagnostic_cleanup_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 60.0
     diagnostic_claim_timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
     diagnostic_max_age_hours: Annotated[int, msgspec.Meta(ge=1, le=87_600)] = 24
+    # The webhook delivery worker wakes when a commit queued deliveries (on any broker of the
+    # database) or, failing that, this often (retries falling due, claims gone stale); it claims
+    # at most webhook_delivery_batch_size deliveries at a time and has at most
+    # webhook_delivery_concurrency requests in flight.
+    webhook_delivery_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    webhook_delivery_batch_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    webhook_delivery_concurrency: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
+    # A failed delivery is retried after about base x 2^(attempt-1) seconds (equal jitter: between
+    # half and all of it), never more than the maximum apart.
+    webhook_retry_base_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    webhook_retry_max_seconds: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 3600.0
 
     def __post_init__(self) -> None:
         if self.admin_pak and self.admin_pak_hash:
@@ -71,6 +95,17 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
             raise ValueError("broker.admin_pak is not a PAK of the form brokkr_BR<6>_<long>")
         if self.admin_pak_hash and not _HEX64.match(self.admin_pak_hash):
             raise ValueError("broker.admin_pak_hash must be 64 hexadecimal characters (SHA-256)")
+        if self.webhook_encryption_key and not _HEX64.match(self.webhook_encryption_key.strip()):
+            raise ValueError(
+                "broker.webhook_encryption_key must be 64 hexadecimal characters (32 bytes)"
+            )
+        for network in self.webhook_denied_networks:
+            try:
+                ipaddress.ip_network(network.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"broker.webhook_denied_networks: {network!r} is not a network (CIDR)"
+                ) from None
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -207,9 +242,10 @@ RESTART_REQUIRED = (
     "broker.port",
     "broker.admin_pak",
     "broker.admin_pak_hash",
+    "broker.webhook_encryption_key",
 )
 # Never shown in a reload's answer or audit record.
-_SECRETS = ("broker.admin_pak", "broker.admin_pak_hash")
+_SECRETS = ("broker.admin_pak", "broker.admin_pak_hash", "broker.webhook_encryption_key")
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 

@@ -20,3 +20,23 @@ WORK_ORDER_LOG = (
     "result_message",
     "completed_at",
 )
+WEBHOOK = (
+    "id",
+    "name",
+    "event_types",
+    "enabled",
+    "target_labels",
+    "has_secret",
+    "max_retries",
+    "timeout_seconds",
+)
+WEBHOOK_DELIVERY = (
+    "id",
+    "event_type",
+    "status",
+    "attempts",
+    "next_retry_at",
+    "last_error",
+    "created_at",
+)
+WEBHOOK_TEST = ("success", "status_code", "message")

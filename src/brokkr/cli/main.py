@@ -25,6 +25,7 @@ from brokkr.cli import (
     session,
     stacks,
     templates,
+    webhooks,
     work_orders,
 )
 from brokkr.client import BrokkrClient
@@ -59,6 +60,7 @@ app.add_typer(objects.app, name="objects")
 app.add_typer(events.app, name="events")
 app.add_typer(audit.app, name="audit")
 app.add_typer(work_orders.app, name="work-orders")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("deploy")(deploy.deploy)
 app.command("health")(health.health)
 app.command("diagnose")(diagnose.diagnose)
@@ -254,6 +256,8 @@ def agent_run() -> None:
     BROKKR__AGENT__DIAGNOSTICS_LOG_BYTES   each log tail at most 65536 bytes
     BROKKR__AGENT__DIAGNOSTICS_MAX_EVENTS  the newest 50 events
     BROKKR__AGENT__DIAGNOSTICS_MAX_BYTES   a result at most 1048576 bytes
+    BROKKR__AGENT__WEBHOOK_DELIVERY_ENABLED  deliver webhooks for its labels (true)
+    BROKKR__AGENT__WEBHOOK_DELIVERY_INTERVAL  webhook deliveries claimed every 10 s
     BROKKR__AGENT__BACKOFF_MIN             retry backoff from 1 s
     BROKKR__AGENT__BACKOFF_MAX             up to 300 s
     BROKKR__AGENT__MAX_RETRIES             60 start-up tries to reach the broker

@@ -28,6 +28,7 @@ from brokkr.client.resources.generators import BlockingGenerators, Generators
 from brokkr.client.resources.health import BlockingHealth, Health
 from brokkr.client.resources.stacks import BlockingStacks, Stacks
 from brokkr.client.resources.templates import BlockingTemplates, Templates
+from brokkr.client.resources.webhooks import BlockingWebhooks, Webhooks
 from brokkr.client.resources.work_orders import BlockingWorkOrders, WorkOrders
 
 DEFAULT_TIMEOUT = 30.0
@@ -81,6 +82,7 @@ class AsyncBrokkrClient:
         self.work_orders = WorkOrders(self._http)
         self.health = Health(self._http)
         self.diagnostics = Diagnostics(self._http)
+        self.webhooks = Webhooks(self._http)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -127,6 +129,7 @@ class BrokkrClient:
         self.work_orders = BlockingWorkOrders(client.work_orders, loop)
         self.health = BlockingHealth(client.health, loop)
         self.diagnostics = BlockingDiagnostics(client.diagnostics, loop)
+        self.webhooks = BlockingWebhooks(client.webhooks, loop)
 
     def close(self) -> None:
         if self._loop.is_closed():

@@ -11,7 +11,9 @@ rollback (audit, outbox) and nothing is forgotten before a commit.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from brokkr.broker.db import tables
 from brokkr.broker.domain import events
 from brokkr.broker.services.context import Context
 from tests.broker.conftest import Api, auth
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -203,6 +206,70 @@ async def on_diagnostic(w: World, suffix: str, json: Any = None) -> httpx.Respon
     found = await w.send("GET", f"/deployment-objects/{w.object_id}/diagnostics")
     request_id = found.json()[0]["id"]
     return await w.send("POST", f"/diagnostics/{request_id}{suffix}", json=json, pak=w.agent_pak)
+
+
+async def create_webhook(w: World, url: str = "http://127.0.0.1:9/hook") -> httpx.Response:
+    body = {"name": "chat", "url": url, "event_types": ["stack.*"], "secret": "s" * 16}
+    return await w.send("POST", "/webhooks", json=body)
+
+
+async def with_webhook(w: World) -> None:
+    assert (await create_webhook(w)).status_code == 201
+
+
+async def on_webhook(w: World, method: str, suffix: str = "", json: Any = None) -> httpx.Response:
+    found = await w.send("GET", "/webhooks")
+    return await w.send(method, f"/webhooks/{found.json()[0]['id']}{suffix}", json=json)
+
+
+async def send_test_delivery(w: World) -> httpx.Response:
+    """A subscription whose URL answers: the test delivery succeeds (and is audited)."""
+    async with WebhookReceiver() as receiver:
+        created = await create_webhook(w, receiver.url)
+        assert created.status_code == 201, created.text
+        return await w.send("POST", f"/webhooks/{created.json()['id']}/test")
+
+
+async def report_delivery(w: World) -> httpx.Response:
+    """The world's agent claims a delivery meant for its label and reports it delivered."""
+    await w.ok("POST", f"/agents/{w.agent_id}/labels", json={"label": "edge"})
+    ctx: Context = w.api.broker.app.state.ctx
+    now = ctx.now()
+    subscription_id, event_id = uuid.uuid4(), uuid.uuid4()
+    async with ctx.database.transaction() as tx:
+        await tx.execute(
+            tables.webhook_subscriptions.insert().values(
+                id=subscription_id,
+                created_at=now,
+                updated_at=now,
+                name="edge-hook",
+                url_encrypted=ctx.secrets.encrypt("http://127.0.0.1:9/hook"),
+                event_types=["*"],
+                target_labels=["edge"],
+                enabled=True,
+                max_retries=5,
+                timeout_seconds=5,
+            )
+        )
+        await tx.execute(
+            tables.webhook_deliveries.insert().values(
+                id=uuid.uuid4(),
+                subscription_id=subscription_id,
+                event_type="stack.created",
+                event_id=event_id,
+                payload=json.dumps({"id": str(event_id)}),
+                target_labels=["edge"],
+                status="pending",
+                attempts=0,
+                created_at=now,
+            )
+        )
+    pending = await w.send("GET", f"/agents/{w.agent_id}/webhooks/pending", pak=w.agent_pak)
+    (delivery,) = pending.json()
+    result = {"success": True, "status_code": 204}
+    return await w.send(
+        "POST", f"/webhook-deliveries/{delivery['id']}/result", json=result, pak=w.agent_pak
+    )
 
 
 @dataclass(frozen=True)
@@ -512,6 +579,22 @@ CASES = [
         lambda w: on_work_order(w, "POST", "/complete", json={"success": True}),
         given=with_claimed_work_order,
     ),
+    Case("POST", "/api/v1/webhooks", "webhook.created", create_webhook),
+    Case(
+        "PUT",
+        "/api/v1/webhooks/{id:uuid}",
+        "webhook.updated",
+        lambda w: on_webhook(w, "PUT", json={"enabled": False}),
+        given=with_webhook,
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/webhooks/{id:uuid}",
+        "webhook.deleted",
+        lambda w: on_webhook(w, "DELETE"),
+        given=with_webhook,
+    ),
+    Case("POST", "/api/v1/webhooks/{id:uuid}/test", "webhook.tested", send_test_delivery),
     Case(
         "POST",
         "/api/v1/deployment-objects/{id:uuid}/diagnostics",
@@ -554,6 +637,12 @@ CASES = [
             pak=w.agent_pak,
         ),
         given=associate_by_target,
+    ),
+    Case(
+        "POST",
+        "/api/v1/webhook-deliveries/{id:uuid}/result",
+        "webhook.delivery_reported",
+        report_delivery,
     ),
     # Verifies a key and changes nothing: a read that happens to be a POST in the contract.
     Case(
@@ -622,8 +711,20 @@ def watched(api: Api, etag: str) -> tuple[Context, UUID, list[str]]:
     return spied, agent_id, forgotten
 
 
+async def subscribe_to_everything(api: Api) -> None:
+    response = await api.client.post(
+        "/api/v1/webhooks",
+        json={"name": "all", "url": "http://127.0.0.1:9/hook", "event_types": ["*"]},
+        headers=api.admin,
+    )
+    assert response.status_code == 201, response.text
+
+
 async def test_nothing_declared_in_a_rolled_back_unit_of_work_survives(api: Api) -> None:
+    await subscribe_to_everything(api)
     ctx, agent_id, forgotten = watched(api, '"kept"')
+    # An event no delivery worker waits on (the broker's own one clears it when it wakes).
+    ctx = dataclasses.replace(ctx, webhooks_due=asyncio.Event())
     with pytest.raises(Boom):
         async with ctx.work(None) as w:
             await w.audit("test.rolled_back", "test", None)
@@ -632,13 +733,16 @@ async def test_nothing_declared_in_a_rolled_back_unit_of_work_survives(api: Api)
             await w.revoked("0" * 64)
             raise Boom
     assert await api.count(tables.audit_logs, tables.audit_logs.c.action == "test.rolled_back") == 0
-    assert await api.count(tables.event_outbox) == 0
+    assert await api.count(tables.webhook_deliveries) == 0
+    assert not ctx.webhooks_due.is_set()
     assert ctx.versions.etag(agent_id, full=False) == '"kept"'
     assert forgotten == []
 
 
 async def test_a_committed_unit_of_work_writes_everything_then_forgets(api: Api) -> None:
+    await subscribe_to_everything(api)
     ctx, agent_id, forgotten = watched(api, '"old"')
+    ctx = dataclasses.replace(ctx, webhooks_due=asyncio.Event())
     async with ctx.work(None) as w:
         await w.audit("test.committed", "test", None, {"n": 1})
         await w.emit(events.Event(event_type="stack.created", data={"name": "web"}))
@@ -646,17 +750,18 @@ async def test_a_committed_unit_of_work_writes_everything_then_forgets(api: Api)
         await w.revoked("a" * 64)
         await w.revoked("a" * 64)
         await w.revoked(None)
-        # Nothing is forgotten while the transaction may still roll back.
+        # Nothing is forgotten (nor announced) while the transaction may still roll back.
         assert forgotten == []
         assert ctx.versions.etag(agent_id, full=False) == '"old"'
+        assert not ctx.webhooks_due.is_set()
     assert forgotten == ["a" * 64]
     assert ctx.versions.etag(agent_id, full=False) is None
     trail = await api.audit(action="test.committed")
     assert [(entry["actor_type"], entry["details"]) for entry in trail] == [("system", {"n": 1})]
+    assert ctx.webhooks_due.is_set()
+    deliveries = tables.webhook_deliveries
     async with ctx.database.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(tables.event_outbox.c.event_type, tables.event_outbox.c.data)
-            )
-        ).all()
-    assert [(row.event_type, row.data) for row in rows] == [("stack.created", {"name": "web"})]
+        rows = (await conn.execute(sa.select(deliveries.c.event_type, deliveries.c.payload))).all()
+    assert [(row.event_type, json.loads(row.payload)["data"]) for row in rows] == [
+        ("stack.created", {"name": "web"})
+    ]

@@ -32,6 +32,9 @@ async def readyz(ctx: ContextDep, state: State) -> Response[str]:
 
 @get("/metrics", summary="Prometheus metrics", tags=["operations"])
 async def prometheus_metrics(state: State) -> Response[bytes]:
+    """Prometheus text format: requests by route template, database statements and pools,
+    webhook deliveries and outbox depth, work orders, active agents and heartbeat ages (see
+    docs/metrics.md). Never queries the database: fleet counts are refreshed in the background."""
     collectors: metrics.Metrics = state.metrics
     return Response(collectors.render(), media_type=metrics.CONTENT_TYPE)
 

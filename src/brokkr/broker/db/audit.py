@@ -51,21 +51,6 @@ async def insert(tx: Tx, entry: audit.Entry, *, now: datetime) -> None:
     )
 
 
-async def delete_before(tx: Tx, cutoff: datetime, *, limit: int) -> int:
-    """Delete up to ``limit`` records stamped before ``cutoff``, oldest first. Rows another
-    transaction is deleting are skipped (PostgreSQL), so several brokers never wait on each
-    other; SQLite has one writer anyway."""
-    doomed = (
-        sa.select(_t.c.id)
-        .where(_t.c.timestamp < cutoff)
-        .order_by(_t.c.timestamp)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    result = await tx.execute(_t.delete().where(_t.c.id.in_(doomed)))
-    return int(result.rowcount)
-
-
 def _conditions(query: audit.Query) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if query.actor_type is not None:

@@ -87,6 +87,13 @@ async def get(tx: Tx, object_id: UUID) -> wire.DeploymentObject | None:
     return to_wire(row) if row else None
 
 
+async def stack_of(tx: Tx, object_id: UUID) -> UUID | None:
+    """The stack of an object, deleted or not (what an agent's report about it concerns)."""
+    return (
+        await tx.execute(sa.select(_t.c.stack_id).where(_t.c.id == object_id))
+    ).scalar_one_or_none()
+
+
 async def content_sizes(
     tx: Tx, stack_id: UUID, *, limit: int, offset: int
 ) -> list[tuple[UUID, int]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,9 @@ class Database:
         self.fast_pool: asyncpg.Pool | None = None
         self._pool_size = pool_size
         self.timeouts = timeouts
+        # Told (kind, seconds) of every statement run outside the engine (``prepared.Read`` on
+        # the fast pool); ``instrumentation.watch_queries`` sets it along with the engine's.
+        self.observe_query: Callable[[str, float], None] | None = None
         # SQLite has one writer per file: queue writers here, where waiting costs nothing,
         # rather than in SQLite's busy handler, which gives up with "database is locked".
         self._writer = None if self.is_postgres else asyncio.Lock()

@@ -18,6 +18,15 @@ async def hold_for_transaction(tx: Tx, key: int) -> None:
         await tx.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+async def try_hold_for_transaction(tx: Tx, key: int) -> bool:
+    """Take ``key`` for this transaction if nobody holds it; False (without waiting) otherwise.
+    SQLite: always True, the write transaction already excludes every other writer."""
+    if tx.dialect.name != "postgresql":
+        return True
+    taken = await tx.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
+    return bool(taken.scalar_one())
+
+
 async def acquire_session(conn: Tx, key: int) -> None:
     """Block until this connection holds ``key`` until ``release_session``."""
     if conn.dialect.name == "postgresql":

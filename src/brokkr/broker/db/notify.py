@@ -1,9 +1,11 @@
-"""Cross-process news: a PAK hash was revoked (D7), or some agent's target state changed.
+"""Cross-process news: a PAK hash was revoked (D7), some agent's target state changed, or webhook
+deliveries were queued (D18).
 
 PostgreSQL: ``NOTIFY`` inside the changing transaction (delivered on commit) and one dedicated
 ``LISTEN`` connection per broker. SQLite: rows in ``auth_revocations`` / ``state_changes`` that
 every broker polls. Either way other brokers hear of a change within a second; the broker that
-made it updates itself right after its commit.
+made it updates itself right after its commit. Queued webhook deliveries are only announced on
+PostgreSQL (several brokers share the work); on SQLite the one broker wakes its own worker.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from brokkr.broker.db.engine import Database, Tx
 
 REVOKED = "brokkr_pak_revoked"
 STATE_CHANGED = "brokkr_state_changed"
+WEBHOOKS_DUE = "brokkr_webhooks_due"
 _ANY_AGENT = "*"
 _POLL_SECONDS = 0.25
 _KEEP_ROWS = timedelta(minutes=10)
@@ -35,6 +38,8 @@ OnRevoked = Callable[[str | None], None]
 """Called with a revoked hash, or with None when news may have been missed (drop everything)."""
 OnStateChanged = Callable[[UUID | None], None]
 """Called with the affected agent, or None for "any agent" (also when news may have been missed)."""
+OnWebhooksDue = Callable[[], None]
+"""Called when deliveries were queued (also when news may have been missed)."""
 
 
 async def publish_revoked(tx: Tx, pak_hash: str) -> None:
@@ -56,6 +61,12 @@ async def publish_state_change(tx: Tx, agent_id: UUID | None = None) -> None:
         )
 
 
+async def publish_webhooks_due(tx: Tx) -> None:
+    """Deliveries were queued in ``tx``: the other brokers' workers wake on commit."""
+    if tx.dialect.name == "postgresql":
+        await _notify(tx, WEBHOOKS_DUE, "")
+
+
 async def _notify(tx: Tx, channel: str, payload: str) -> None:
     await tx.execute(
         sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
@@ -73,11 +84,17 @@ class ChangeListener:
     """Background task feeding other processes' news to the callbacks."""
 
     def __init__(
-        self, database: Database, *, on_revoked: OnRevoked, on_state_changed: OnStateChanged
+        self,
+        database: Database,
+        *,
+        on_revoked: OnRevoked,
+        on_state_changed: OnStateChanged,
+        on_webhooks_due: OnWebhooksDue | None = None,
     ) -> None:
         self._database = database
         self._on_revoked = on_revoked
         self._on_state_changed = on_state_changed
+        self._on_webhooks_due = on_webhooks_due or (lambda: None)
         self._task: asyncio.Task[None] | None = None
         # SQLite polling stops between polls: cancelling it inside a query leaks its connection.
         self._stopping = asyncio.Event()
@@ -97,6 +114,7 @@ class ChangeListener:
     def _missed_news(self) -> None:
         self._on_revoked(None)
         self._on_state_changed(None)
+        self._on_webhooks_due()
 
     async def _listen_postgres(self) -> None:
         dsn = self._database.dsn()
@@ -121,10 +139,14 @@ class ChangeListener:
             def state_changed(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
                 self._on_state_changed(_agent_of(payload))
 
+            def webhooks_due(_conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+                self._on_webhooks_due()
+
             try:
                 connection.add_termination_listener(on_lost)
                 await connection.add_listener(REVOKED, revoked)
                 await connection.add_listener(STATE_CHANGED, state_changed)
+                await connection.add_listener(WEBHOOKS_DUE, webhooks_due)
                 # Anything that happened while we were not listening is unknown: start clean.
                 self._missed_news()
                 await lost.wait()

@@ -8,6 +8,7 @@ compilation of it for the asyncpg dialect.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,8 +51,12 @@ class Read:
         values = self._compiled.construct_params(params)
         arguments = [values[name] for name in self._names]
         async with database.fast_connection() as connection:
+            started = time.perf_counter()
             if first:
                 record = await connection.fetchrow(self._sql, *arguments)
-                return [record] if record is not None else []
-            records: list[Mapping[str, Any]] = await connection.fetch(self._sql, *arguments)
-            return records
+                records: list[Mapping[str, Any]] = [record] if record is not None else []
+            else:
+                records = await connection.fetch(self._sql, *arguments)
+        if database.observe_query is not None:
+            database.observe_query("select", time.perf_counter() - started)
+        return records

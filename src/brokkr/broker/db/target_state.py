@@ -163,7 +163,9 @@ async def cancel_markers(tx: Tx, agent_id: UUID, stack_ids: Iterable[UUID]) -> N
         )
 
 
-async def acknowledge_marker(tx: Tx, agent_id: UUID, object_id: UUID) -> None:
-    await tx.execute(
+async def acknowledge_marker(tx: Tx, agent_id: UUID, object_id: UUID) -> bool:
+    """Whether the agent owed ``object_id`` (a deletion marker) and no longer does."""
+    result = await tx.execute(
         _r.delete().where(_r.c.agent_id == agent_id, _r.c.deployment_object_id == object_id)
     )
+    return bool(result.rowcount)

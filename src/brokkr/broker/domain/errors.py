@@ -184,6 +184,17 @@ class InvalidDiagnosticResult(BadRequest):
         super().__init__(message=message, details={"field": field})
 
 
+class WebhookTestFailed(BadRequest):
+    """The test delivery did not get a 2xx: ``status_code`` and the start of the answer's body
+    when the endpoint answered, none when the request itself failed."""
+
+    code = "webhook_test_failed"
+
+    def __init__(self, problem: str, *, status_code: int | None = None, body: str = "") -> None:
+        details = None if status_code is None else {"status_code": status_code, "body": body}
+        super().__init__(message=problem, details=details)
+
+
 # 401
 
 
@@ -314,6 +325,21 @@ class HealthReadDenied(Forbidden):
 
     code = "health_read_denied"
     text = "only admins and the owning generator read deployment health"
+
+
+class AgentPakRequired(Forbidden):
+    """Only the agent that delivered a webhook reports its outcome: admins included, nobody
+    reports on an agent's behalf."""
+
+    code = "agent_pak_required"
+    text = "agent authentication required"
+
+
+class DeliveryNotAcquiredByAgent(Forbidden):
+    """The delivery is not (or no longer: its claim expired) held by the calling agent."""
+
+    code = "delivery_not_acquired_by_agent"
+    text = "the webhook delivery is not acquired by this agent"
 
 
 class DiagnosticSubmitDenied(Forbidden):
@@ -449,6 +475,21 @@ class AgentTargetNotFound(NotFound):
     def __init__(self, stack_id: UUID) -> None:
         message = "the agent does not target this stack"
         super().__init__(message=message, details={"stack_id": str(stack_id)})
+
+
+class DeliveryNotFound(NotFound):
+    code = "delivery_not_found"
+
+    def __init__(self, delivery_id: UUID) -> None:
+        super().__init__(message="webhook delivery not found", details={"id": str(delivery_id)})
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"
+
+    def __init__(self, subscription_id: UUID) -> None:
+        message = "webhook subscription not found"
+        super().__init__(message=message, details={"id": str(subscription_id)})
 
 
 class WorkOrderNotFound(NotFound):

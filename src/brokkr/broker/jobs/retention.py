@@ -1,5 +1,6 @@
-"""Audit retention: delete records older than ``broker.audit_log_retention_days`` (read from
-the settings in force at every run, so a reload applies to the next one)."""
+"""Retention: every declared retention (audit records, finished webhook deliveries, superseded
+agent events; see ``services.retention``) runs at start and then hourly. Every broker runs it;
+one broker at a time purges each table."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ from brokkr.broker import services
 from brokkr.broker.jobs.periodic import Periodic
 from brokkr.broker.services.context import Context
 
-# Runs at start and then hourly: retention is counted in days, but a reload that shortens it
-# should not wait a day to take effect.
+# Retention is counted in days, but a reload that shortens it should not wait a day to apply.
 INTERVAL_SECONDS = 3600.0
 
 
-class AuditRetention(Periodic):
-    name = "brokkr-audit-retention"
+class Retention(Periodic):
+    name = "brokkr-retention"
 
     def __init__(self, ctx: Context, *, interval: float = INTERVAL_SECONDS) -> None:
         super().__init__(ctx)
@@ -23,4 +23,4 @@ class AuditRetention(Periodic):
         return self._interval
 
     async def run_once(self) -> None:
-        await services.audit.purge_expired(self._ctx)
+        await services.retention.purge_all(self._ctx)

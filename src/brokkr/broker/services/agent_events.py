@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, paging
+from brokkr.broker.domain import access, errors, events, paging
 from brokkr.broker.services import agents
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
@@ -31,9 +31,22 @@ async def record(
             message=new.message,
             now=w.now,
         )
+        stack_id = await db.deployment_objects.stack_of(w.tx, new.deployment_object_id)
+        assert stack_id is not None  # noqa: S101 - served above, and objects are never erased
+        # D18: every report is announced, whatever path brought it.
+        await w.emit(events.deployment_reported(event, stack_id=stack_id))
         if new.status == "SUCCESS":
-            # D13: an acknowledged deletion marker is no longer owed.
-            await db.target_state.acknowledge_marker(w.tx, agent_id, new.deployment_object_id)
+            # D13: an acknowledged deletion marker is no longer owed, and the stack is gone
+            # from this agent's cluster.
+            if await db.target_state.acknowledge_marker(w.tx, agent_id, new.deployment_object_id):
+                await w.emit(
+                    events.deployment_deleted(
+                        new.deployment_object_id,
+                        stack_id=stack_id,
+                        agent_id=agent_id,
+                        deleted_at=w.now,
+                    )
+                )
             await w.state_changed(agent_id)
         details = {
             "event_id": str(event.id),

@@ -6,7 +6,7 @@ import unicodedata
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, paging, paks, updates
+from brokkr.broker.domain import access, errors, events, paging, paks, updates
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
 
@@ -34,6 +34,7 @@ async def create(
         )
         details = {"name": agent.name, "cluster_name": agent.cluster_name, "pak_key_id": pak.key_id}
         await w.audit("agent.created", "agent", agent.id, details)
+        await w.emit(events.agent_registered(agent))
     return wire.CreateAgentResponse(agent=agent, initial_pak=pak.plaintext)
 
 
@@ -111,6 +112,7 @@ async def delete(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None
         await db.agents.soft_delete(w.tx, agent_id, now=w.now)
         await w.revoked(credential.pak_hash)
         await w.audit("agent.deleted", "agent", agent_id)
+        await w.emit(events.agent_deregistered(agent_id, deleted_at=w.now))
 
 
 async def record_heartbeat(ctx: Context, *, caller: access.Caller, agent_id: UUID) -> None:

@@ -1,4 +1,5 @@
-"""The audit trail: failed authentications, denied writes, retention and the admin query (D11).
+"""The audit trail: failed authentications, denied writes and the admin query (D11); its
+retention is ``services.retention``.
 
 Failures are recorded at a bounded rate (``limits.audit_failures_per_minute`` per source address
 and per key id, ``limits.audit_failures_per_minute_total`` in all); what is not recorded is
@@ -7,20 +8,13 @@ counted by ``ctx.audit_dropped`` (a Prometheus counter), so a flood cannot grow 
 
 from __future__ import annotations
 
-import logging
 import time
-from datetime import timedelta
 from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.domain import access, audit, paging
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
-
-log = logging.getLogger(__name__)
-
-# Rows deleted per retention transaction: short transactions that never hold the table for long.
-RETENTION_BATCH = 1000
 
 
 async def record_auth_failure(
@@ -85,26 +79,6 @@ async def _record_failure(ctx: Context, entry: audit.Entry) -> None:
         return
     async with ctx.work(None) as w:
         await w.record(entry)
-
-
-async def purge_expired(ctx: Context, *, batch: int = RETENTION_BATCH) -> int:
-    """Delete records older than ``broker.audit_log_retention_days`` (0: keep all), in batches
-    of ``batch`` rows, each its own transaction; brokers running this together skip each
-    other's rows. Returns how many rows this call deleted."""
-    days = ctx.settings.current.broker.audit_log_retention_days
-    if days == 0:
-        return 0
-    cutoff = ctx.now() - timedelta(days=days)
-    deleted = 0
-    while True:
-        async with ctx.work(None) as w:
-            count = await db.audit.delete_before(w.tx, cutoff, limit=batch)
-        deleted += count
-        if count < batch:
-            break
-    if deleted:
-        log.info("deleted %d audit records older than %d days", deleted, days)
-    return deleted
 
 
 async def search(ctx: Context, *, caller: access.Caller, query: audit.Query) -> wire.AuditLogList:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from brokkr.broker import db
 from brokkr.broker.caches.objects import ObjectCache
 from brokkr.broker.caches.state_versions import StateVersions
 from brokkr.broker.domain import access, audit
+from brokkr.broker.domain.secrets import Secrets
 from brokkr.broker.sandbox import Renderer
 from brokkr.broker.services.work import Work, unit_of_work
 from brokkr.broker.settings import LiveSettings, Settings
@@ -37,6 +39,14 @@ class Context:
     # How often failures are audited, and what to tell (a metric) of those that are not.
     audit_throttle: audit.Throttle = field(default_factory=audit.Throttle)
     audit_dropped: Callable[[str], None] = field(default=lambda action: None)
+    # Told of every webhook delivery attempt that ended: outcome ("success", "failed" to be
+    # retried, "dead") and seconds until the receiver's answer or the timeout (a metric).
+    webhook_delivered: Callable[[str, float], None] = field(default=lambda outcome, seconds: None)
+    # Encrypts and decrypts webhook URLs, auth headers and secrets (D10); keyed at start.
+    secrets: Secrets = field(default_factory=Secrets)
+    # Set after a commit that queued webhook deliveries, here or (PostgreSQL NOTIFY) in another
+    # broker: the delivery worker wakes at once instead of at its next interval.
+    webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def work(self, caller: access.Caller | None) -> AbstractAsyncContextManager[Work]:
         """Open a unit of work for ``caller`` (None: the broker itself acts)."""
@@ -46,4 +56,5 @@ class Context:
             now=self.now(),
             versions=self.versions,
             forget_pak=self.forget_pak,
+            webhooks_due=self.webhooks_due,
         )

@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, manifests, paging, updates
+from brokkr.broker.domain import access, errors, events, manifests, paging, updates
 from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import EVERYONE, Work
 from brokkr.common import wire
@@ -28,7 +28,9 @@ async def owned(
 
 async def retire(w: Work, stack: wire.Stack) -> wire.DeploymentObject:
     """Soft-delete a live stack and its revisions, and owe its deletion marker to every agent
-    associated with it right now, until each reports SUCCESS for it (D13)."""
+    associated with it right now, until each reports SUCCESS for it (D13). Announces
+    ``stack.deleted`` and one ``deployment.deleted`` (the marker, no agent yet); each agent's
+    acknowledgement announces another ``deployment.deleted``, with its ``agent_id``."""
     tx, now = w.tx, w.now
     recipients = await db.targeting.associated_agents(tx, stack.id)
     await db.stacks.soft_delete(tx, stack.id, now=now)
@@ -44,6 +46,10 @@ async def retire(w: Work, stack: wire.Stack) -> wire.DeploymentObject:
     await db.target_state.owe_marker(tx, marker.id, recipients, now=now)
     # Every agent that might hold the stack re-reads; cheaper than one notice per recipient.
     await w.state_changed(EVERYONE)
+    await w.emit(events.stack_deleted(stack.id, deleted_at=now))
+    await w.emit(
+        events.deployment_deleted(marker.id, stack_id=stack.id, agent_id=None, deleted_at=now)
+    )
     return marker
 
 
@@ -78,6 +84,7 @@ async def create(ctx: Context, *, caller: access.Caller, new: wire.NewStack) -> 
         )
         details = {"name": stack.name, "generator_id": str(generator_id)}
         await w.audit("stack.created", "stack", stack.id, details)
+        await w.emit(events.stack_created(stack))
     return stack
 
 

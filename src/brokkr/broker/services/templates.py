@@ -15,7 +15,15 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db, sandbox
-from brokkr.broker.domain import access, errors, manifests, paging, parameter_schemas, templating
+from brokkr.broker.domain import (
+    access,
+    errors,
+    events,
+    manifests,
+    paging,
+    parameter_schemas,
+    templating,
+)
 from brokkr.broker.services import deployment_objects, stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
@@ -120,6 +128,7 @@ async def create(
         )
         details = {"name": template.name, "version": template.version}
         await w.audit("template.created", "template", template.id, details)
+        await w.emit(events.template_changed(template, "created"))
     return template
 
 
@@ -168,6 +177,7 @@ async def update(
         )
         details = {"name": template.name, "version": template.version, "from_id": str(current.id)}
         await w.audit("template.updated", "template", template.id, details)
+        await w.emit(events.template_changed(template, "updated"))
     return template
 
 
@@ -178,6 +188,8 @@ async def delete(ctx: Context, *, caller: access.Caller, template_id: UUID) -> N
         await db.templates.soft_delete(w.tx, template_id, now=w.now)
         details = {"name": template.name, "version": template.version}
         await w.audit("template.deleted", "template", template_id, details)
+        deleted = msgspec.structs.replace(template, deleted_at=w.now)
+        await w.emit(events.template_changed(deleted, "deleted"))
 
 
 async def render(

@@ -9,6 +9,7 @@ succeeded, never after a rollback.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -35,6 +36,7 @@ class Work:
         self._caller = caller
         self._changed: set[UUID | None] = set()
         self._revoked: set[str] = set()
+        self._deliveries = 0
 
     async def audit(
         self,
@@ -80,14 +82,26 @@ class Work:
         await db.notify.publish_revoked(self.tx, pak_hash)
 
     async def emit(self, event: events.Event) -> None:
-        """Queue an outgoing event; it exists only if the change commits (transactional outbox)."""
-        await db.outbox.insert(self.tx, event, now=self.now)
+        """Queue one delivery per matching enabled subscription; they exist only if the change
+        commits (transactional outbox). Other brokers' workers hear of them on commit."""
+        queued = await db.outbox.insert(self.tx, event, now=self.now)
+        if queued and not self._deliveries:
+            await db.notify.publish_webhooks_due(self.tx)
+        self._deliveries += queued
 
-    def after_commit(self, *, versions: StateVersions, forget_pak: Callable[[str], None]) -> None:
+    def after_commit(
+        self,
+        *,
+        versions: StateVersions,
+        forget_pak: Callable[[str], None],
+        webhooks_due: asyncio.Event | None = None,
+    ) -> None:
         for pak_hash in self._revoked:
             forget_pak(pak_hash)
         for agent_id in [None] if None in self._changed else self._changed:
             versions.changed(agent_id)
+        if self._deliveries and webhooks_due is not None:
+            webhooks_due.set()
 
 
 @asynccontextmanager
@@ -98,8 +112,9 @@ async def unit_of_work(
     now: datetime,
     versions: StateVersions,
     forget_pak: Callable[[str], None],
+    webhooks_due: asyncio.Event | None = None,
 ) -> AsyncIterator[Work]:
     async with database.transaction() as tx:
         work = Work(tx, caller=caller, now=now)
         yield work
-    work.after_commit(versions=versions, forget_pak=forget_pak)
+    work.after_commit(versions=versions, forget_pak=forget_pak, webhooks_due=webhooks_due)

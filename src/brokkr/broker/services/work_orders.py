@@ -46,7 +46,7 @@ async def create(
                     "work_order_id": str(order.id),
                     "work_type": order.work_type,
                     "status": order.status,
-                    "created_at": order.created_at.isoformat(),
+                    "created_at": order.created_at,
                 },
             )
         )
@@ -106,7 +106,7 @@ async def claim(
                     "work_order_id": str(order.id),
                     "work_type": order.work_type,
                     "agent_id": str(request.agent_id),
-                    "claimed_at": w.now.isoformat(),
+                    "claimed_at": w.now,
                 },
             )
         )
@@ -162,7 +162,7 @@ async def _finish(
                 "success": success,
                 "result_message": entry.result_message,
                 "agent_id": None if entry.claimed_by is None else str(entry.claimed_by),
-                "completed_at": entry.completed_at.isoformat(),
+                "completed_at": entry.completed_at,
             },
         )
     )
