@@ -16,24 +16,35 @@ class Gate:
         self._target = target_port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._shut = False
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     async def open(self) -> None:
+        self._shut = False
         self._server = await asyncio.start_server(self._relay, HOST, self.port)
 
     async def shut(self) -> None:
         assert self._server is not None
+        self._shut = True
         self._server.close()
         await self._server.wait_closed()
         for writer in list(self._writers):
             writer.transport.abort()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Known before the upstream connection is made: a connection accepted while the gate
+        # shuts is dropped too, never left open through the outage.
+        self._writers.add(writer)
         up_reader, up_writer = await asyncio.open_connection(HOST, self._target)
-        self._writers |= {writer, up_writer}
+        self._writers.add(up_writer)
+        if self._shut:
+            for end in (writer, up_writer):
+                self._writers.discard(end)
+                end.transport.abort()
+            return
         try:
             await asyncio.gather(
                 _copy(reader, up_writer), _copy(up_reader, writer), return_exceptions=True
