@@ -16,7 +16,9 @@ from tests.e2e.test_health import HEALTH, manifest
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 
 
-async def start_deploy(world: World, app: Path, tmp_path: Path) -> asyncio.subprocess.Process:
+async def start_deploy(world: World, web: c.Obj, tmp_path: Path) -> asyncio.subprocess.Process:
+    app = tmp_path / "app.yaml"
+    app.write_text(manifest(web))
     env = environment(
         tmp_path / "cli-data",
         {"BROKKR_URL": world.broker.url, "BROKKR_PAK": world.generator_pak},
@@ -43,21 +45,23 @@ async def finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
     return process.returncode, output.decode()
 
 
-async def applied(kube: FakeKubeApiServer, name: str) -> None:
+async def deploying(
+    world: World, kube: FakeKubeApiServer, web: c.Obj, tmp_path: Path
+) -> tuple[asyncio.subprocess.Process, c.Controllers]:
+    """``brokkr deploy`` started and ``web`` applied by the agent: the test plays the rest."""
+    deploy = await start_deploy(world, web, tmp_path)
+    name = web["metadata"]["name"]
     await eventually(lambda: kube.get("Deployment", name), timeout=DEADLINE, what=name)
+    return deploy, c.Controllers(kube)
 
 
 async def test_exits_0_once_the_cluster_reports_the_object_healthy(
     world: World, kube: FakeKubeApiServer, kubeconfig: Path, tmp_path: Path
 ) -> None:
     web = c.workload("Deployment", "web", replicas=2)
-    app = tmp_path / "app.yaml"
-    app.write_text(manifest(web))
     await world.activate()
     with agent_process(world, kubeconfig, tmp_path, **HEALTH):
-        deploy = await start_deploy(world, app, tmp_path)
-        await applied(kube, "web")
-        play = c.Controllers(kube)
+        deploy, play = await deploying(world, kube, web, tmp_path)
         play.pods(play.child(web, "ReplicaSet", "web-7c4d"), 2, c.ready_pod())
         generation = play.live(web)["metadata"]["generation"]
         kube.set_status("Deployment", "web", c.available(2, generation))
@@ -71,13 +75,9 @@ async def test_exits_1_with_the_reason_when_the_pods_cannot_pull_their_image(
     world: World, kube: FakeKubeApiServer, kubeconfig: Path, tmp_path: Path
 ) -> None:
     web = c.workload("Deployment", "web", replicas=1)
-    app = tmp_path / "app.yaml"
-    app.write_text(manifest(web))
     await world.activate()
     with agent_process(world, kubeconfig, tmp_path, **HEALTH):
-        deploy = await start_deploy(world, app, tmp_path)
-        await applied(kube, "web")
-        play = c.Controllers(kube)
+        deploy, play = await deploying(world, kube, web, tmp_path)
         play.pods(
             play.child(web, "ReplicaSet", "web-7c4d"),
             1,

@@ -164,7 +164,7 @@ class Runtime:
         self.applied: dict[UUID, wire.DeploymentObject] = {}
         # What each of those left in the cluster, by stack: the objects health checks and
         # diagnostics look at. Superseded, deleted and failed objects drop out with their stack.
-        self.placed: dict[UUID, tuple[UUID, tuple[ObjectRef, ...]]] = {}
+        self.placed: dict[UUID, tuple[ObjectRef, ...]] = {}
         # When the last full re-apply started (monotonic); offline ones keep the same pace.
         self.reapplied_at = time.monotonic()
         # Claims and runs work orders when the agent is given a way to run them.
@@ -498,7 +498,7 @@ class Runtime:
         """A deletion marker (stack deleted or unassigned) or a failure forgets the stack."""
         if outcome.success and not obj.is_deletion_marker:
             self.applied[obj.stack_id] = obj
-            self.placed[obj.stack_id] = (obj.id, outcome.applied)
+            self.placed[obj.stack_id] = outcome.applied
         else:
             self.applied.pop(obj.stack_id, None)
             self.placed.pop(obj.stack_id, None)
@@ -506,7 +506,7 @@ class Runtime:
     def running(self) -> dict[UUID, tuple[ObjectRef, ...]]:
         """The objects each deployment object applied by this agent left in the cluster, by
         deployment object id: only the newest successfully applied object of each stack."""
-        return dict(self.placed.values())
+        return {self.applied[stack].id: refs for stack, refs in self.placed.items()}
 
     async def report(self, outcome: Outcome, *, acknowledge: bool) -> None:
         assert self.agent is not None  # noqa: S101 - only reconciled once active
