@@ -133,8 +133,8 @@ def test_kubeconfig_path_falls_back_to_kubeconfig_variable(
 
 
 def test_reference_helm_chart_variables_are_accepted() -> None:
-    # WebSocket and kube-event settings: features this agent does not have; its deployment
-    # health settings are the agent's own.
+    # The reference chart's WebSocket, kube-event and deployment health settings are read as
+    # this agent's own.
     chart = {
         **REQUIRED,
         "BROKKR__AGENT__BROKER_URL": "http://brokkr-broker:3000",
@@ -149,6 +149,8 @@ def test_reference_helm_chart_variables_are_accepted() -> None:
     agent = settings.load(environ=chart).agent
     assert (agent.broker_url, agent.polling_interval) == ("http://brokkr-broker:3000", 30.0)
     assert (agent.deployment_health_enabled, agent.deployment_health_interval) == (False, 60.0)
+    assert agent.ws_url == "ws://brokkr-broker:3000/internal/ws/agent"
+    assert (agent.ws_force_rest, agent.kube_event_uid_cache_cap) == (True, 20000)
 
 
 def test_agent_run_help_lists_every_variable_and_marks_the_required_ones() -> None:

@@ -31,17 +31,6 @@ FOREIGN_SECTIONS = (
     "limits",
     "telemetry",
 )
-# The reference agent's keys for what this agent does not have (the WebSocket channel,
-# kube-event tailing): its Helm chart sets some, so they are ignored, not rejected.
-IGNORED_VARIABLES = frozenset(
-    f"BROKKR__AGENT__{key}"
-    for key in (
-        "WS_URL",
-        "WS_FORCE_REST",
-        "KUBE_EVENT_UID_CACHE_CAP",
-    )
-)
-
 # Required keys without a usable default, with the variable an operator sets for each.
 _REQUIRED = {
     "pak": "BROKKR__AGENT__PAK",
@@ -120,6 +109,22 @@ class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     # claims them while ACTIVE (the reference's hard-coded 10 s).
     webhook_delivery_enabled: bool = True
     webhook_delivery_interval: Seconds = 10.0
+    # The broker channel (WebSocket): None derives the URL from broker_url (https -> wss, http
+    # -> ws, + /internal/ws/agent); ws_force_rest never dials and uses REST for everything.
+    # A frame that needs the broker's acknowledgement (a deploy event, a health report) and has
+    # none within ws_ack_timeout is sent again over REST.
+    ws_url: str | None = None
+    ws_force_rest: bool = False
+    ws_ack_timeout: Seconds = 5.0
+    # Kubernetes events of a stack's objects (and of the pods and replica sets they own) are
+    # shipped over the channel; the owning stack of an object is remembered for this many uids.
+    kube_events_enabled: bool = True
+    kube_event_uid_cache_cap: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    # Pod log lines of opted-in pods (annotation brokkr.io/stream-logs: "true" on the pod or on
+    # the stack object owning it) are shipped over the channel, at most this many lines per
+    # second per container; the rest are counted in a log_gap frame.
+    pod_logs_enabled: bool = True
+    pod_log_lines_per_second: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 100
 
     def __post_init__(self) -> None:
         if self.backoff_min > self.backoff_max:
@@ -142,14 +147,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 def load(*, config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults < TOML file (``config_file`` only) < ``BROKKR__*`` variables.
 
-    ``BROKKR_CONFIG_FILE`` names the broker's file, so the agent ignores it, as it does
-    ``IGNORED_VARIABLES``. Raises ``SettingsError`` naming every missing required variable.
+    ``BROKKR_CONFIG_FILE`` names the broker's file, so the agent ignores it. Raises
+    ``SettingsError`` naming every missing required variable.
     """
     env = os.environ if environ is None else environ
-    ignored = {layered.CONFIG_FILE_ENV, *IGNORED_VARIABLES}
     settings = layered.load(
         Settings,
-        environ={k: v for k, v in env.items() if k.upper() not in ignored},
+        environ={k: v for k, v in env.items() if k.upper() != layered.CONFIG_FILE_ENV},
         config_file=config_file,
         foreign_sections=FOREIGN_SECTIONS,
     )

@@ -98,6 +98,7 @@ def create_app(
         on_revoked=cache.forget,
         on_state_changed=ctx.versions.changed,
         on_webhooks_due=ctx.webhooks_due.set,
+        on_hint=ctx.hub.noticed,
     )
 
     runtime = Runtime(settings=settings, ctx=ctx, listener=listener, metrics=metrics, sighup=sighup)

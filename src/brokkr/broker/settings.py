@@ -87,6 +87,12 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     # half and all of it), never more than the maximum apart.
     webhook_retry_base_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
     webhook_retry_max_seconds: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 3600.0
+    # Stack telemetry (Kubernetes events and pod log lines from the agent channel) is kept this
+    # long, never more than six hours (the reference's ceiling: Brokkr is not a log warehouse).
+    telemetry_retention_seconds: Annotated[int, msgspec.Meta(ge=60, le=21_600)] = 21_600
+    # Telemetry frames are written in batches: at most this many rows, at least this often.
+    telemetry_batch_rows: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
+    telemetry_flush_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.25
 
     def __post_init__(self) -> None:
         if self.admin_pak and self.admin_pak_hash:
@@ -193,6 +199,24 @@ class LimitsSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     # How often due retries return to PENDING and stale claims are released; a retry waits up to
     # this much past its backoff (the reference ticks every 10 s).
     work_order_maintenance_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    # Agent channel (/internal/ws/agent) and live stack streams. A frame larger than
+    # ws_max_frame_bytes is dropped and counted (the connection stays); one larger than
+    # ws_max_message_bytes ends that connection (the WebSocket layer refuses to buffer it).
+    ws_max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    ws_max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    # Telemetry frames (k8s_event, pod_log_line, log_gap) one agent connection may send per
+    # second (bursts of twice that); the rest are dropped and counted.
+    ws_telemetry_frames_per_second: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 500
+    # Frames queued towards one connection (agent or live subscriber); control frames (hints,
+    # acknowledgements) go before telemetry, and telemetry past the bound is dropped and
+    # reported to the subscriber as a log_gap with the true count.
+    ws_send_queue_frames: Annotated[int, msgspec.Meta(ge=16, le=100_000)] = 256
+    # Agent connections and live subscribers one broker accepts; beyond, upgrades get 503.
+    ws_max_agent_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 20_000
+    ws_max_live_subscribers: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+    # Telemetry rows waiting for their batch insert; past this, frames are dropped and counted
+    # (a slow database must not grow the broker's memory).
+    telemetry_buffer_rows: Annotated[int, msgspec.Meta(ge=100, le=1_000_000)] = 20_000
     # A health report (PATCH /agents/{id}/health-status) may hold at most this many entries (422
     # otherwise); the route's body limit is sized for 1000 entries, hence the upper bound.
     health_report_max_entries: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000

@@ -258,6 +258,13 @@ def agent_run() -> None:
     BROKKR__AGENT__DIAGNOSTICS_MAX_BYTES   a result at most 1048576 bytes
     BROKKR__AGENT__WEBHOOK_DELIVERY_ENABLED  deliver webhooks for its labels (true)
     BROKKR__AGENT__WEBHOOK_DELIVERY_INTERVAL  webhook deliveries claimed every 10 s
+    BROKKR__AGENT__WS_URL                  else ws(s)://<broker>/internal/ws/agent
+    BROKKR__AGENT__WS_FORCE_REST           REST only, no WebSocket (false)
+    BROKKR__AGENT__WS_ACK_TIMEOUT          unacknowledged reports go over REST after 5 s
+    BROKKR__AGENT__KUBE_EVENTS_ENABLED     ship stacks' Kubernetes events (true)
+    BROKKR__AGENT__KUBE_EVENT_UID_CACHE_CAP  10000 object owners remembered
+    BROKKR__AGENT__POD_LOGS_ENABLED        ship opted-in pods' logs (true)
+    BROKKR__AGENT__POD_LOG_LINES_PER_SECOND  100 lines a second per container
     BROKKR__AGENT__BACKOFF_MIN             retry backoff from 1 s
     BROKKR__AGENT__BACKOFF_MAX             up to 300 s
     BROKKR__AGENT__MAX_RETRIES             60 start-up tries to reach the broker

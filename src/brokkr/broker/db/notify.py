@@ -1,11 +1,12 @@
-"""Cross-process news: a PAK hash was revoked (D7), some agent's target state changed, or webhook
-deliveries were queued (D18).
+"""Cross-process news: a PAK hash was revoked (D7), some agent's target state changed, webhook
+deliveries were queued (D18), or agents on the channel have a hint due (``domain.hints``).
 
 PostgreSQL: ``NOTIFY`` inside the changing transaction (delivered on commit) and one dedicated
 ``LISTEN`` connection per broker. SQLite: rows in ``auth_revocations`` / ``state_changes`` that
 every broker polls. Either way other brokers hear of a change within a second; the broker that
 made it updates itself right after its commit. Queued webhook deliveries are only announced on
 PostgreSQL (several brokers share the work); on SQLite the one broker wakes its own worker.
+Hints travel as their encoded notice (the listener hands over the payload text undecoded).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from brokkr.broker.db.engine import Database, Tx
 REVOKED = "brokkr_pak_revoked"
 STATE_CHANGED = "brokkr_state_changed"
 WEBHOOKS_DUE = "brokkr_webhooks_due"
+AGENT_HINT = "brokkr_agent_hint"
 _ANY_AGENT = "*"
 _POLL_SECONDS = 0.25
 _KEEP_ROWS = timedelta(minutes=10)
@@ -40,6 +42,8 @@ OnStateChanged = Callable[[UUID | None], None]
 """Called with the affected agent, or None for "any agent" (also when news may have been missed)."""
 OnWebhooksDue = Callable[[], None]
 """Called when deliveries were queued (also when news may have been missed)."""
+OnHint = Callable[[str], None]
+"""Called with an encoded hint notice (``domain.hints.decode_notice``), this broker's own too."""
 
 
 async def publish_revoked(tx: Tx, pak_hash: str) -> None:
@@ -67,6 +71,16 @@ async def publish_webhooks_due(tx: Tx) -> None:
         await _notify(tx, WEBHOOKS_DUE, "")
 
 
+async def publish_hint(tx: Tx, notice: str) -> None:
+    """An encoded hint notice for every broker's channel, delivered on commit."""
+    if tx.dialect.name == "postgresql":
+        await _notify(tx, AGENT_HINT, notice)
+    else:
+        await tx.execute(
+            tables.agent_hints.insert().values(payload=notice, created_at=datetime.now(UTC))
+        )
+
+
 async def _notify(tx: Tx, channel: str, payload: str) -> None:
     await tx.execute(
         sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
@@ -90,11 +104,13 @@ class ChangeListener:
         on_revoked: OnRevoked,
         on_state_changed: OnStateChanged,
         on_webhooks_due: OnWebhooksDue | None = None,
+        on_hint: OnHint | None = None,
     ) -> None:
         self._database = database
         self._on_revoked = on_revoked
         self._on_state_changed = on_state_changed
         self._on_webhooks_due = on_webhooks_due or (lambda: None)
+        self._on_hint = on_hint or (lambda notice: None)
         self._task: asyncio.Task[None] | None = None
         # SQLite polling stops between polls: cancelling it inside a query leaks its connection.
         self._stopping = asyncio.Event()
@@ -142,11 +158,15 @@ class ChangeListener:
             def webhooks_due(_conn: Any, _pid: int, _channel: str, _payload: str) -> None:
                 self._on_webhooks_due()
 
+            def hint(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+                self._on_hint(payload)
+
             try:
                 connection.add_termination_listener(on_lost)
                 await connection.add_listener(REVOKED, revoked)
                 await connection.add_listener(STATE_CHANGED, state_changed)
                 await connection.add_listener(WEBHOOKS_DUE, webhooks_due)
+                await connection.add_listener(AGENT_HINT, hint)
                 # Anything that happened while we were not listening is unknown: start clean.
                 self._missed_news()
                 await lost.wait()
@@ -162,6 +182,9 @@ class ChangeListener:
                 await conn.execute(sa.select(sa.func.max(revocations.c.id)))
             ).scalar() or 0
             last_change = (await conn.execute(sa.select(sa.func.max(changes.c.id)))).scalar() or 0
+            last_hint = (
+                await conn.execute(sa.select(sa.func.max(tables.agent_hints.c.id)))
+            ).scalar() or 0
         polls = 0
         while True:
             with contextlib.suppress(TimeoutError):
@@ -170,6 +193,7 @@ class ChangeListener:
                 return
             try:
                 last_revocation, last_change = await self._poll_once(last_revocation, last_change)
+                last_hint = await self._poll_hints(last_hint)
                 if polls % 240 == 0:
                     await self._prune()
             except sa.exc.SQLAlchemyError as exc:
@@ -202,6 +226,21 @@ class ChangeListener:
             last_change = row.id
         return last_revocation, last_change
 
+    async def _poll_hints(self, last_hint: int) -> int:
+        hints = tables.agent_hints
+        async with self._database.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(hints.c.id, hints.c.payload)
+                    .where(hints.c.id > last_hint)
+                    .order_by(hints.c.id)
+                )
+            ).all()
+        for row in rows:
+            self._on_hint(row.payload)
+            last_hint = row.id
+        return last_hint
+
     async def _prune(self) -> None:
         cutoff = datetime.now(UTC) - _KEEP_ROWS
         async with self._database.transaction() as tx:
@@ -212,4 +251,7 @@ class ChangeListener:
             )
             await tx.execute(
                 tables.state_changes.delete().where(tables.state_changes.c.created_at < cutoff)
+            )
+            await tx.execute(
+                tables.agent_hints.delete().where(tables.agent_hints.c.created_at < cutoff)
             )

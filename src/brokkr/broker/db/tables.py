@@ -593,3 +593,48 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_subscription_id_created_at", "subscription_id", "created_at"),
     sa.Index("ix_webhook_deliveries_completed_at", "completed_at"),
 )
+
+# Stack telemetry (agent channel): Kubernetes events and pod log lines of a stack's objects, kept
+# for at most six hours (RETENTION_CEILING_SECONDS) and read newest first by stack.
+agent_k8s_events = sa.Table(
+    "agent_k8s_events",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("agent_id", sa.Uuid, nullable=False),
+    sa.Column("stack_id", sa.Uuid, nullable=False),
+    sa.Column("observed_at", UTCDateTime(), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("involved_object", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_agent_k8s_events_stack_id_created_at", "stack_id", "created_at"),
+    sa.Index("ix_agent_k8s_events_created_at", "created_at"),
+)
+
+agent_pod_logs = sa.Table(
+    "agent_pod_logs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("agent_id", sa.Uuid, nullable=False),
+    sa.Column("stack_id", sa.Uuid, nullable=False),
+    sa.Column("namespace", sa.String(253), nullable=False),
+    sa.Column("pod", sa.String(253), nullable=False),
+    sa.Column("container", sa.String(253), nullable=False),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    sa.Column("line", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_agent_pod_logs_stack_id_created_at", "stack_id", "created_at"),
+    sa.Index("ix_agent_pod_logs_created_at", "created_at"),
+)
+
+# Agent-channel hints (target changed, stack changed, work order) for brokers on SQLite that
+# cannot LISTEN: ``payload`` is the encoded hint. Pruned after minutes, like state_changes.
+agent_hints = sa.Table(
+    "agent_hints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID, uuid4
 
 from brokkr.broker import db
 from brokkr.broker.caches.objects import ObjectCache
@@ -15,6 +16,7 @@ from brokkr.broker.caches.state_versions import StateVersions
 from brokkr.broker.domain import access, audit
 from brokkr.broker.domain.secrets import Secrets
 from brokkr.broker.sandbox import Renderer
+from brokkr.broker.services.channel import Hub
 from brokkr.broker.services.work import Work, unit_of_work
 from brokkr.broker.settings import LiveSettings, Settings
 
@@ -47,6 +49,10 @@ class Context:
     # Set after a commit that queued webhook deliveries, here or (PostgreSQL NOTIFY) in another
     # broker: the delivery worker wakes at once instead of at its next interval.
     webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
+    # This broker process among the brokers of its database: hints it announces carry it.
+    instance_id: UUID = field(default_factory=uuid4)
+    # This broker's agent-channel connections and live-stream subscribers.
+    hub: Hub = field(default_factory=Hub)
 
     def work(self, caller: access.Caller | None) -> AbstractAsyncContextManager[Work]:
         """Open a unit of work for ``caller`` (None: the broker itself acts)."""
@@ -57,4 +63,6 @@ class Context:
             versions=self.versions,
             forget_pak=self.forget_pak,
             webhooks_due=self.webhooks_due,
+            origin=self.instance_id,
+            hinted=self.hub.hinted,
         )

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from brokkr.broker import db
 from brokkr.broker.caches.state_versions import StateVersions
-from brokkr.broker.domain import access, events
+from brokkr.broker.domain import access, events, hints
 from brokkr.broker.domain import audit as trail
 
 
@@ -30,13 +30,22 @@ EVERYONE = Everyone()
 
 
 class Work:
-    def __init__(self, tx: db.Tx, *, caller: access.Caller | None, now: datetime) -> None:
+    def __init__(
+        self,
+        tx: db.Tx,
+        *,
+        caller: access.Caller | None,
+        now: datetime,
+        origin: UUID | None = None,
+    ) -> None:
         self.tx = tx
         self.now = now
         self._caller = caller
+        self._origin = origin
         self._changed: set[UUID | None] = set()
         self._revoked: set[str] = set()
         self._deliveries = 0
+        self._hints: list[hints.Hint] = []
 
     async def audit(
         self,
@@ -89,12 +98,21 @@ class Work:
             await db.notify.publish_webhooks_due(self.tx)
         self._deliveries += queued
 
+    async def hint(self, hint: hints.Hint) -> None:
+        """Tell the agents concerned on the channel, once this commits (on every broker)."""
+        if hint in self._hints:
+            return
+        self._hints.append(hint)
+        if self._origin is not None:
+            await db.notify.publish_hint(self.tx, hints.encode_notice(self._origin, hint))
+
     def after_commit(
         self,
         *,
         versions: StateVersions,
         forget_pak: Callable[[str], None],
         webhooks_due: asyncio.Event | None = None,
+        hinted: Callable[[hints.Hint], None] | None = None,
     ) -> None:
         for pak_hash in self._revoked:
             forget_pak(pak_hash)
@@ -102,6 +120,9 @@ class Work:
             versions.changed(agent_id)
         if self._deliveries and webhooks_due is not None:
             webhooks_due.set()
+        if hinted is not None:
+            for hint in self._hints:
+                hinted(hint)
 
 
 @asynccontextmanager
@@ -113,8 +134,14 @@ async def unit_of_work(
     versions: StateVersions,
     forget_pak: Callable[[str], None],
     webhooks_due: asyncio.Event | None = None,
+    origin: UUID | None = None,
+    hinted: Callable[[hints.Hint], None] | None = None,
 ) -> AsyncIterator[Work]:
+    """``origin``: this broker's instance id, announcing hints to the others (None: hints
+    stay in this process); ``hinted``: delivers hints to this broker's own connections."""
     async with database.transaction() as tx:
-        work = Work(tx, caller=caller, now=now)
+        work = Work(tx, caller=caller, now=now, origin=origin)
         yield work
-    work.after_commit(versions=versions, forget_pak=forget_pak, webhooks_due=webhooks_due)
+    work.after_commit(
+        versions=versions, forget_pak=forget_pak, webhooks_due=webhooks_due, hinted=hinted
+    )

@@ -60,6 +60,16 @@ from brokkr.common.wire.stacks import (
     StackUpdate,
 )
 from brokkr.common.wire.targets import AgentTarget, NewAgentTarget
+from brokkr.common.wire.telemetry import (
+    RETENTION_CEILING_SECONDS,
+    AgentK8sEvent,
+    AgentPodLog,
+    K8sEventHistoryResponse,
+    PodLogHistoryResponse,
+    RetentionInfo,
+    WsConnectionInfo,
+    WsConnectionsResponse,
+)
 from brokkr.common.wire.templates import (
     CreateTemplateRequest,
     NewTemplateAnnotation,
@@ -97,6 +107,14 @@ from brokkr.common.wire.work_orders import (
 )
 
 __all__ = [
+    "RETENTION_CEILING_SECONDS",
+    "AgentK8sEvent",
+    "AgentPodLog",
+    "K8sEventHistoryResponse",
+    "PodLogHistoryResponse",
+    "RetentionInfo",
+    "WsConnectionInfo",
+    "WsConnectionsResponse",
     "Agent",
     "AgentAnnotation",
     "AgentEvent",
