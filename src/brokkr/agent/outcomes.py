@@ -6,11 +6,13 @@ tests small stand-ins. Neither side imports the other: both import this module (
 ``StartupError``, which either side raises when the agent cannot start). Work orders cross the
 same way: the loop's work-order task calls a ``RunWorkOrder`` that ``brokkr.agent.work_orders``
 provides; diagnostics too: a ``CollectDiagnostics`` from ``brokkr.agent.kube``; and health
-reports: a ``CheckHealth`` (``brokkr.agent.kube.HealthChecker``).
+reports: a ``CheckHealth`` (``brokkr.agent.kube.HealthChecker``); telemetry: a
+``ShipTelemetry`` (``brokkr.agent.kube``) that offers frames to the channel's ``Uplink``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
@@ -93,4 +95,21 @@ class CollectDiagnostics(Protocol):
     async def __call__(self, objects: Sequence[ObjectRef]) -> Diagnosis:
         """Describe the pods, events and logs of ``objects`` (what one deployment object
         applied); raises when the cluster cannot be read."""
+        ...
+
+
+class Uplink(Protocol):
+    """The broker channel as telemetry sees it (``brokkr.agent.channel``)."""
+
+    def offer(self, frame: bytes) -> bool:
+        """Queue one telemetry frame (``wire.channel.frame``) for the broker without waiting;
+        False when it was dropped (channel not connected, or its queue full)."""
+        ...
+
+
+class ShipTelemetry(Protocol):
+    async def __call__(self, uplink: Uplink, *, agent_id: UUID, stop: asyncio.Event) -> None:
+        """Watch the cluster and offer the Kubernetes events and opted-in pod log lines of the
+        stacks agent ``agent_id`` applied to ``uplink`` until ``stop``; never raises (a failed
+        watch is retried)."""
         ...

@@ -17,6 +17,7 @@ from brokkr.broker.domain import access, audit
 from brokkr.broker.domain.secrets import Secrets
 from brokkr.broker.sandbox import Renderer
 from brokkr.broker.services.channel import Hub
+from brokkr.broker.services.telemetry import Telemetry
 from brokkr.broker.services.work import Work, unit_of_work
 from brokkr.broker.settings import LiveSettings, Settings
 
@@ -53,6 +54,8 @@ class Context:
     instance_id: UUID = field(default_factory=uuid4)
     # This broker's agent-channel connections and live-stream subscribers.
     hub: Hub = field(default_factory=Hub)
+    # Stack telemetry: its batch writer and the live streams of stacks on this broker.
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
     def work(self, caller: access.Caller | None) -> AbstractAsyncContextManager[Work]:
         """Open a unit of work for ``caller`` (None: the broker itself acts)."""
