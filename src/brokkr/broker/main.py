@@ -22,6 +22,9 @@ from brokkr.common import logging as brokkr_logging
 
 log = logging.getLogger(__name__)
 
+# A WebSocket peer that answers no ping within this long is gone (a cluster's NAT dropped it).
+WS_PING_SECONDS = 20.0
+
 T = TypeVar("T")
 
 # Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT.
@@ -60,6 +63,12 @@ def serve(
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         loop="auto",
         http=protocol.with_deadlines(lambda: live.current.limits),
+        # wsproto answers a refused upgrade with the handler's JSON cleanly (uvicorn's
+        # websockets-sansio logs each refusal as an error); pings find dead peers.
+        ws="wsproto",
+        ws_max_size=settings.limits.ws_max_message_bytes,
+        ws_ping_interval=WS_PING_SECONDS,
+        ws_ping_timeout=WS_PING_SECONDS,
     )
     log.info(
         "broker starting",

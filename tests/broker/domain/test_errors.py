@@ -13,6 +13,7 @@ from brokkr.broker.domain import errors
 CODES: dict[type[errors.BrokerError], tuple[int, str]] = {
     errors.InternalError: (500, "internal_error"),
     errors.MethodNotAllowed: (405, "method_not_allowed"),
+    errors.UpgradeRequired: (426, "upgrade_required"),
     errors.InvalidParameter: (400, "invalid_parameter"),
     errors.InvalidJson: (400, "invalid_json"),
     errors.InvalidEncoding: (400, "invalid_encoding"),

@@ -87,6 +87,12 @@ class Unavailable(BrokerError):
     status = 503
 
 
+class UpgradeRequired(BrokerError):
+    status = 426
+    code = "upgrade_required"
+    text = "this endpoint speaks WebSocket only: send an Upgrade: websocket request"
+
+
 class InternalError(BrokerError):
     code = "internal_error"
     text = "internal server error"
