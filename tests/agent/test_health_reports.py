@@ -1,7 +1,8 @@
 """The health-report task against a real ``brokkr serve`` (SQLite): a change is reported at
 once, an unchanged assessment only every ``resend_after``, an object no longer running is never
 reported again, entries the broker refuses (422) are dropped and the rest sent, reports are
-split into batches; and the runtime loop runs the task only while the agent is ACTIVE.
+split into batches; entries acknowledged over the broker channel are not sent over REST too
+(those not acknowledged are); and the runtime loop runs the task only while the agent is ACTIVE.
 
 A ``Verdicts`` stub stands in for the Kubernetes side (``CheckHealth``); a fake clock drives
 the periodic resend without waiting.
@@ -26,6 +27,7 @@ from brokkr.agent.outcomes import Outcome
 from brokkr.agent.settings import AgentSection, Settings
 from brokkr.client import AsyncBrokkrClient, ValidationFailed
 from brokkr.common import wire
+from brokkr.common.wire import channel as frames
 from tests.agent.waiting import eventually
 from tests.cli.serving import HOST, free_port
 
@@ -230,6 +232,65 @@ async def test_only_refused_entries_are_dropped() -> None:
     assert await task.tick(uuid.uuid4(), running) == 2
 
     assert recording.batches == [[others[0], refused, others[1]], others]
+
+
+class Acking:
+    """The channel's ``send_acked``: acknowledges the entries of ``ack`` (all when None)."""
+
+    def __init__(self, ack: set[uuid.UUID] | None = None) -> None:
+        self.ack = ack
+        self.sent: list[frames.AgentHealthBody] = []
+
+    async def __call__(self, type_: str, body: object) -> bool:
+        assert type_ == frames.AGENT_HEALTH
+        assert isinstance(body, frames.AgentHealthBody)
+        self.sent.append(body)
+        return self.ack is None or body.deployment_object_id in self.ack
+
+
+def over_the_channel(recording: Recording, acking: Acking) -> HealthReports:
+    client = cast("AsyncBrokkrClient", recording)
+    return HealthReports(client, Verdicts(), resend_after=60.0, send_acked=acking)
+
+
+async def test_entries_acknowledged_over_the_channel_are_not_sent_over_rest() -> None:
+    recording, acking = Recording(), Acking()
+    task = over_the_channel(recording, acking)
+    agent_id = uuid.uuid4()
+    running = {uuid.uuid4(): (WEB,) for _ in range(3)}
+
+    assert await task.tick(agent_id, running) == 3
+    assert await task.tick(agent_id, running) == 0  # unchanged: nothing again
+
+    assert recording.batches == []
+    assert [body.deployment_object_id for body in acking.sent] == list(running)
+    first = acking.sent[0]
+    assert (first.agent_id, first.status) == (agent_id, "healthy")
+    assert first.summary is not None
+    assert wire.decode_summary(first.summary) == verdict("healthy").summary
+
+
+async def test_entries_not_acknowledged_go_in_one_rest_batch_without_the_acked_ones() -> None:
+    keys = [uuid.uuid4() for _ in range(4)]
+    recording, acking = Recording(), Acking(ack={keys[0]})
+    task = over_the_channel(recording, acking)
+
+    assert await task.tick(uuid.uuid4(), {key: (WEB,) for key in keys}) == 4
+
+    # After the first unacknowledged entry the rest do not wait for acks of their own.
+    assert [body.deployment_object_id for body in acking.sent] == keys[:2]
+    assert recording.batches == [keys[1:]]
+
+
+async def test_with_the_channel_down_everything_goes_over_rest() -> None:
+    keys = [uuid.uuid4() for _ in range(3)]
+    recording, acking = Recording(), Acking(ack=set())
+    task = over_the_channel(recording, acking)
+
+    assert await task.tick(uuid.uuid4(), {key: (WEB,) for key in keys}) == 3
+
+    assert len(acking.sent) == 1
+    assert recording.batches == [keys]
 
 
 class Applier:

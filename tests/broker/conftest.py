@@ -70,6 +70,8 @@ class Broker:
                 tables.stack_templates,
                 tables.deletion_recipients,
                 tables.agent_events,
+                tables.agent_k8s_events,
+                tables.agent_pod_logs,
                 tables.agent_targets,
                 tables.stack_labels,
                 tables.stack_annotations,

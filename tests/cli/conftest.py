@@ -29,6 +29,7 @@ from brokkr.cli.main import app
 from brokkr.client import BrokkrClient
 from brokkr.common import wire
 from tests.cli.serving import running_broker
+from tests.client import telemetry_rows
 
 # Wide enough that rich never folds a UUID inside a table cell.
 COLUMNS = "250"
@@ -73,6 +74,8 @@ def invoke(
 class Broker:
     url: str
     admin_pak: str
+    # Its SQLite database (SQLAlchemy URL), to write what an agent would have streamed.
+    database_url: str = ""
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +90,11 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         "BROKKR__BROKER__DIAGNOSTIC_CLEANUP_INTERVAL_SECONDS": "0.5",
     }
     with running_broker(root / "data", root / "work", extra_env=extra) as server:
-        yield Broker(url=server.url, admin_pak=admin_pak)
+        yield Broker(
+            url=server.url,
+            admin_pak=admin_pak,
+            database_url=telemetry_rows.database_url(root / "data"),
+        )
 
 
 @pytest.fixture(scope="session")

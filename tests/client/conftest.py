@@ -21,6 +21,7 @@ from brokkr.broker.domain import paks
 from brokkr.client import AsyncBrokkrClient, Retry
 from brokkr.client.client import ClientOptions
 from tests.cli.serving import running_broker
+from tests.client import telemetry_rows
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: {value}\n"
@@ -31,6 +32,8 @@ class LiveBroker:
     backend: str
     url: str
     admin_pak: str
+    # The broker's database (SQLAlchemy URL), to write what an agent would have streamed.
+    database_url: str = ""
 
     @asynccontextmanager
     async def client(
@@ -65,7 +68,12 @@ async def live_broker(
         extra_env["BROKKR__DATABASE__URL"] = database_url
     try:
         with running_broker(workdir / "data", workdir, extra_env=extra_env) as server:
-            yield LiveBroker(backend=backend, url=server.url, admin_pak=admin_pak)
+            yield LiveBroker(
+                backend=backend,
+                url=server.url,
+                admin_pak=admin_pak,
+                database_url=telemetry_rows.database_url(workdir / "data", database_url),
+            )
     finally:
         if database_url is not None:
             await drop_postgres_database(database_url)

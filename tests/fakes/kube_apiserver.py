@@ -16,7 +16,11 @@ What it imitates (the implementation lives in :mod:`tests.fakes.kube`):
   A CRD's group version appears once the CRD is Established (on the next request after its
   creation, or after ``crd_establish_delay`` seconds) and disappears when it is deleted.
 - Built-in resources: namespaces, configmaps, secrets, services, serviceaccounts, pods (+
-  ``pods/log`` with ``container``, ``tailLines``, ``limitBytes`` and ``previous``), events,
+  ``pods/log`` with ``container``, ``tailLines``, ``limitBytes``, ``previous``, ``timestamps``
+  (the kubelet's fixed-width RFC 3339 nanosecond prefix), ``sinceTime`` / ``sinceSeconds``, and
+  ``follow``: a stream of the lines written later, until the pod is deleted, the container
+  restarts or the client leaves; seed with ``set_pod_log``, ``append_pod_log`` (lines stamped
+  as written) and ``restart_container``), events (``record_event``),
   nodes, PVCs, PVs, resourcequotas, limitranges; apps/v1 deployments, statefulsets,
   daemonsets, replicasets; batch/v1 jobs, cronjobs; networking.k8s.io/v1
   ingresses, ingressclasses, networkpolicies; policy/v1 PDBs; RBAC roles, rolebindings,

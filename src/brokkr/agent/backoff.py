@@ -1,7 +1,8 @@
 """Pure retry timing: capped exponential backoff with full jitter, and a per-key retry tracker.
 
 Full jitter (a uniform delay between 0 and the capped exponential ceiling) spreads the retries
-of many agents hitting one broker or API server after a shared outage. No clock reads: callers
+of many agents hitting one broker or API server after a shared outage; ``spread`` (jitter of a
+fraction around the ceiling) paces the broker channel's reconnections. No clock reads: callers
 pass ``now``; randomness is injectable for tests.
 """
 
@@ -88,3 +89,18 @@ class RetryTracker(Generic[KeyT]):
         wanted = set(keys)
         for key in [key for key in self._failures if key not in wanted]:
             self.succeeded(key)
+
+
+def spread(
+    attempt: int,
+    *,
+    minimum: float,
+    maximum: float,
+    jitter: float,
+    rand: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Seconds to wait after the ``attempt``-th consecutive failure: the capped exponential
+    ceiling give or take ``jitter`` (a fraction of it), uniformly. The channel's reconnection
+    schedule (1, 2, 4 ... 60 s, +/- 20 %): it never draws ~0, so a broker that just came back is
+    not hit by every agent in the same instant, nor by any agent in a tight loop."""
+    return ceiling(attempt, minimum=minimum, maximum=maximum) * rand(1 - jitter, 1 + jitter)

@@ -9,6 +9,10 @@ never reported again, flaw 14). It reports in one ``PATCH /agents/{id}/health-st
 report, and every object at least every ``deployment_health_interval``, so the broker never
 reads a live object as stale.
 
+While the broker channel is up, each entry goes first as its own ``agent_health`` frame, and
+only the entries the broker did not acknowledge go in the REST batch: an acknowledged entry is
+never reported twice (flaw 15), an unacknowledged one never lost.
+
 A 422 ``invalid_health_report`` names the refused entries (an object deleted or unassigned
 since this agent applied it): the rest is sent again at once, and the refused objects are not
 sent again until their assessment changes. Any other failure is raised for the periodic task to
@@ -31,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -42,6 +46,7 @@ from brokkr.agent.manifests import ObjectRef
 from brokkr.agent.outcomes import CheckHealth
 from brokkr.client import AsyncBrokkrClient, ValidationFailed
 from brokkr.common import wire
+from brokkr.common.wire import channel as frames
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,11 @@ MAX_ENTRIES_PER_REPORT = 500
 # Deployment objects assessed at once: enough to hide API latency, few enough to stay polite.
 CONCURRENT_CHECKS = 8
 INVALID_REPORT = "invalid_health_report"
+# Entries awaiting the broker's ack at once: the channel's control lane (heartbeats, deploy
+# events) must keep room beside them.
+ACKED_IN_FLIGHT = 32
+
+SendAcked = Callable[[str, object], Awaitable[bool]]
 
 
 class _Sent(msgspec.Struct, frozen=True):
@@ -65,8 +75,11 @@ class HealthReports:
         *,
         resend_after: float,
         clock: Callable[[], float] = time.monotonic,
+        send_acked: SendAcked | None = None,
     ) -> None:
         self.client = client
+        # The broker channel's acknowledged send (``Channel.send_acked``), when there is one.
+        self.send_acked = send_acked
         self.check = check
         self.resend_after = resend_after
         self.clock = clock
@@ -98,8 +111,12 @@ class HealthReports:
                     checked_at=checked_at,
                     summary=assessment.summary,
                 )
-        keys = list(due)
         taken = 0
+        for key in await self.report_acked(agent_id, due):
+            self.sent[key] = _Sent(assessed[key][0], now)
+            del due[key]
+            taken += 1
+        keys = list(due)
         for start in range(0, len(keys), MAX_ENTRIES_PER_REPORT):
             chunk = keys[start : start + MAX_ENTRIES_PER_REPORT]
             for key in await self.report(agent_id, [due[key] for key in chunk], assessed):
@@ -120,6 +137,39 @@ class HealthReports:
         keys = list(running)
         results = await asyncio.gather(*(one(running[key]) for key in keys))
         return dict(zip(keys, results, strict=True))
+
+    async def report_acked(
+        self, agent_id: UUID, due: Mapping[UUID, wire.DeploymentObjectHealthUpdate]
+    ) -> list[UUID]:
+        """Send each of ``due`` over the channel; the ids the broker acknowledged (none when
+        the channel is down: each send then says no at once)."""
+        send = self.send_acked
+        if send is None or not due:
+            return []
+        slots = asyncio.Semaphore(ACKED_IN_FLIGHT)
+        # Once one entry goes unacknowledged (the channel went down, the broker is slow or
+        # refused it), the rest go over REST rather than each waiting for its own timeout.
+        failed = False
+
+        async def one(update: wire.DeploymentObjectHealthUpdate) -> bool:
+            nonlocal failed
+            body = frames.AgentHealthBody(
+                agent_id=agent_id,
+                deployment_object_id=update.id,
+                status=update.status,
+                summary=None if update.summary is None else _json(update.summary),
+                checked_at=update.checked_at,
+            )
+            async with slots:
+                if failed:
+                    return False
+                acked = await send(frames.AGENT_HEALTH, body)
+            failed = failed or not acked
+            return acked
+
+        keys = list(due)
+        acked = await asyncio.gather(*(one(due[key]) for key in keys))
+        return [key for key, ok in zip(keys, acked, strict=True) if ok]
 
     async def report(
         self,
@@ -150,6 +200,10 @@ class HealthReports:
             await self.client.health.report(agent_id, rest)
             return [update.id for update in rest]
         return [update.id for update in updates]
+
+
+def _json(summary: wire.HealthSummary) -> str:
+    return msgspec.json.encode(summary).decode()
 
 
 def _refused_ids(exc: ValidationFailed) -> set[UUID] | None:

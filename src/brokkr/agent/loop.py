@@ -11,6 +11,11 @@ have a task of their own (``brokkr.agent.work_queue``), and so do diagnostic req
 (``brokkr.agent.webhook_deliveries``). On ``stop`` in-flight reconciles and work orders may
 finish within the grace period.
 
+The broker channel (``brokkr.agent.channel``) runs beside them once the agent is found, dialling
+while the agent is ACTIVE: a push wakes the incremental poll (or the work-order poll) at once, and
+heartbeats, deploy events and health entries go over it when it is up and the broker acknowledges
+them, else over REST (an event counts as posted only once the broker has it).
+
 Events report changes, not repetitions (``decisions.worth_posting``): an outcome is posted when
 it differs from the last one posted for that deployment object (a new failure reason, a recovery,
 an apply, a drift fixed, a prune), or when the broker still awaits its acknowledgement (an
@@ -31,6 +36,7 @@ from uuid import UUID
 import httpx
 
 from brokkr.agent import backoff, decisions
+from brokkr.agent.channel import Channel, State
 from brokkr.agent.diagnostics_queue import DiagnosticsQueue
 from brokkr.agent.health_reports import HealthReports
 from brokkr.agent.manifests import ObjectRef
@@ -41,9 +47,10 @@ from brokkr.agent.outcomes import (
     Outcome,
     Reconcile,
     RunWorkOrder,
+    ShipTelemetry,
     StartupError,
 )
-from brokkr.agent.probes import Health, Metrics, ProbeServer
+from brokkr.agent.probes import ChannelProbe, Health, Metrics, ProbeServer
 from brokkr.agent.settings import Settings
 from brokkr.agent.webhook_deliveries import WebhookDeliveries
 from brokkr.agent.work_queue import WorkQueue
@@ -58,6 +65,7 @@ from brokkr.client import (
     Unauthorized,
 )
 from brokkr.common import wire
+from brokkr.common.wire import channel as frames
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +86,8 @@ async def run_agent(
     collect_diagnostics: CollectDiagnostics | None = None,
     check_health: CheckHealth | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    ship_telemetry: ShipTelemetry | None = None,
+    channel: Channel | None = None,
 ) -> None:
     """Run until ``stop`` is set. Raises ``StartupError`` when the agent cannot start.
 
@@ -86,7 +96,9 @@ async def run_agent(
     the agent claims no work orders, without ``collect_diagnostics`` no diagnostic requests,
     without ``check_health`` reports no deployment health (tests of the rest of the loop).
     Webhook deliveries are POSTed through ``webhook_transport`` when given (tests), else the
-    network, unless ``webhook_delivery_enabled`` is off.
+    network, unless ``webhook_delivery_enabled`` is off. The broker channel is built from the
+    settings unless ``channel`` is given (tests: short backoff); ``ship_telemetry`` runs beside
+    it once the agent is found, unless the channel is force-REST (telemetry has no REST path).
     """
     config = settings.agent
     health = Health(polling_interval=config.polling_interval)
@@ -96,6 +108,8 @@ async def run_agent(
     )
     owned = client is None
     broker = client or AsyncBrokkrClient(config.broker_url, config.pak, retry=Retry(attempts=1))
+    channel = channel or Channel.of(config)
+    channel.observe(ChannelProbe(health, metrics))
     await probes.start()
     webhooks = (
         WebhookDeliveries(broker, stop=stop, transport=webhook_transport)
@@ -103,7 +117,8 @@ async def run_agent(
         else None
     )
     try:
-        runtime = Runtime(settings, broker, cluster, reconcile, health, metrics, stop)
+        runtime = Runtime(settings, broker, cluster, reconcile, health, metrics, stop, channel)
+        runtime.ship_telemetry = ship_telemetry
         if run_work_order is not None:
             runtime.work = WorkQueue(
                 broker, run_work_order, limit=config.max_concurrent_work_orders, stop=stop
@@ -118,7 +133,10 @@ async def run_agent(
             )
         if check_health is not None and config.deployment_health_enabled:
             runtime.health_reports = HealthReports(
-                broker, check_health, resend_after=config.deployment_health_interval
+                broker,
+                check_health,
+                resend_after=config.deployment_health_interval,
+                send_acked=channel.send_acked,
             )
         runtime.webhooks = webhooks
         await runtime.run()
@@ -140,6 +158,7 @@ class Runtime:
         health: Health,
         metrics: Metrics,
         stop: asyncio.Event,
+        channel: Channel,
     ) -> None:
         self.config = settings.agent
         self.client = client
@@ -149,6 +168,10 @@ class Runtime:
         self.metrics = metrics
         self.stop = stop
         self.agent: wire.Agent | None = None
+        # The broker channel, and its gate: set while the agent is ACTIVE (the broker refuses
+        # the channel of an inactive agent, and closes it on deactivation).
+        self.channel = channel
+        self.dial = asyncio.Event()
         self.etag: str | None = None
         self.retries: backoff.RetryTracker[UUID] = backoff.RetryTracker(
             minimum=self.config.backoff_min, maximum=self.config.backoff_max
@@ -175,6 +198,8 @@ class Runtime:
         self.health_reports: HealthReports | None = None
         # Delivers the webhooks addressed to this agent's labels (unless disabled).
         self.webhooks: WebhookDeliveries | None = None
+        # Ships Kubernetes events and pod log lines over the channel when given.
+        self.ship_telemetry: ShipTelemetry | None = None
 
     async def run(self) -> None:
         interval = self.config.polling_interval
@@ -182,16 +207,24 @@ class Runtime:
         tasks = [self.spawn("kubernetes", interval, self.check_cluster)]
         try:
             if await self.find_self():
+                tasks += self.start_channel()
                 tasks += [
                     self.spawn("heartbeat", interval, self.heartbeat),
-                    self.spawn("poll", interval, self.poll),
+                    self.spawn("poll", interval, self.poll, wake=self.channel.poll_wake),
                     # At start-up too: a restarted agent corrects what drifted while it was down,
                     # and learns what it runs (health reports, diagnostics) at once rather than
                     # a reconcile interval later.
                     self.spawn("full-poll", self.config.reconcile_interval, self.full_poll),
                 ]
                 if self.work is not None:
-                    tasks.append(self.spawn("work-orders", interval, self.poll_work_orders))
+                    tasks.append(
+                        self.spawn(
+                            "work-orders",
+                            interval,
+                            self.poll_work_orders,
+                            wake=self.channel.work_orders_wake,
+                        )
+                    )
                 if self.diagnostics is not None:
                     tasks.append(
                         self.spawn(
@@ -210,8 +243,45 @@ class Runtime:
             grace = self.config.shutdown_grace_seconds if self.stop.is_set() else 0.0
             await self.shut_down(tasks, grace)
 
-    def spawn(self, name: str, interval: float, tick: Tick, *, first: bool = True) -> Task:
-        return asyncio.create_task(self.periodic(name, interval, tick, first=first), name=name)
+    def spawn(
+        self,
+        name: str,
+        interval: float,
+        tick: Tick,
+        *,
+        first: bool = True,
+        wake: asyncio.Event | None = None,
+    ) -> Task:
+        return asyncio.create_task(
+            self.periodic(name, interval, tick, first=first, wake=wake), name=name
+        )
+
+    def start_channel(self) -> list[Task]:
+        """The channel's connection loop and the telemetry shipper offering to it; neither
+        when force-REST."""
+        assert self.agent is not None  # noqa: S101 - find_self ran first
+        if self.channel.state is State.FORCE_REST_ONLY:
+            log.info("broker channel off (ws_force_rest): REST only, no telemetry")
+            return []
+        tasks = [
+            asyncio.create_task(
+                self.channel.run(
+                    agent_id=self.agent.id,
+                    active=self.dial,
+                    still_active=self.still_active,
+                    stop=self.stop,
+                ),
+                name="channel",
+            )
+        ]
+        if self.ship_telemetry is not None:
+            tasks.append(
+                asyncio.create_task(
+                    self.ship_telemetry(self.channel, agent_id=self.agent.id, stop=self.stop),
+                    name="telemetry",
+                )
+            )
+        return tasks
 
     async def shut_down(self, tasks: list[Task], grace: float) -> None:
         """Sleeping tasks see ``stop`` and return at once; reconciles in flight get the grace
@@ -232,13 +302,19 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep unless stopped first; True when the agent is stopping."""
+    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Sleep unless stopped (or woken by ``wake``) first; True when the agent is stopping.
+        A wake is consumed: the pushes that arrived meanwhile come to one early tick."""
+        events = [self.stop] if wake is None else [self.stop, wake]
+        tasks = [asyncio.create_task(event.wait()) for event in events]
         try:
-            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-        except TimeoutError:
-            return False
-        return True
+            await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+        if wake is not None:
+            wake.clear()
+        return self.stop.is_set()
 
     async def find_self(self) -> bool:
         """Wait for the broker and fetch this agent's record; False when stopped meanwhile.
@@ -266,6 +342,7 @@ class Runtime:
                 ) from exc
             self.health.broker_reached()
             self.health.agent_id = self.agent.id
+            self.learn(self.agent)
             log.info(
                 "agent %s (%s) found, status %s", self.agent.name, self.agent.id, self.agent.status
             )
@@ -286,11 +363,20 @@ class Runtime:
             ),
         )
 
-    async def periodic(self, name: str, interval: float, tick: Tick, *, first: bool) -> None:
-        """Run ``tick`` every ``interval`` until stopped; a failing tick backs off instead."""
+    async def periodic(
+        self,
+        name: str,
+        interval: float,
+        tick: Tick,
+        *,
+        first: bool,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        """Run ``tick`` every ``interval`` until stopped, and at once when ``wake`` is set (a
+        broker push); a failing tick backs off instead."""
         failures = 0
         wait = 0.0 if first else interval
-        while not await self.sleep(wait):
+        while not await self.sleep(wait, wake):
             try:
                 await tick()
             except Unauthorized as exc:
@@ -337,27 +423,53 @@ class Runtime:
     def active(self) -> bool:
         return self.agent is not None and self.agent.status == ACTIVE
 
-    async def heartbeat(self) -> None:
-        assert self.agent is not None  # noqa: S101 - find_self ran first
-        await self.client.agents.heartbeat(self.agent.id)
-        self.health.broker_reached()
-        self.metrics.heartbeats.inc()
-        self.health.counts["heartbeats"] += 1
-        # The status is only learnt here: an admin (de)activating the agent takes one beat.
-        agent = await self.client.agents.search(
-            name=self.config.agent_name, cluster_name=self.config.cluster_name
-        )
-        if agent.status != self.agent.status:
+    def learn(self, agent: wire.Agent) -> None:
+        """Take the broker's record of this agent; the channel dials only while it is ACTIVE."""
+        known = self.agent
+        if known is not None and agent.status != known.status:
             if agent.status == ACTIVE:
-                log.info("agent activated (%s -> %s): applying again", self.agent.status, ACTIVE)
+                log.info("agent activated (%s -> %s): applying again", known.status, ACTIVE)
             else:
                 log.info(
                     "agent deactivated (%s -> %s): paused, nothing is applied until an admin "
                     "activates it",
-                    self.agent.status,
+                    known.status,
                     agent.status,
                 )
         self.agent = agent
+        if self.active:
+            self.dial.set()
+        else:
+            self.dial.clear()
+
+    async def still_active(self) -> bool:
+        """Asked by the channel when the broker refuses it (401/403): whether the agent is
+        still ACTIVE, so the refusal is the PAK's. A rejected PAK (or no answer) says yes."""
+        try:
+            agent = await self.client.agents.search(
+                name=self.config.agent_name, cluster_name=self.config.cluster_name
+            )
+        except BrokkrError:
+            return True
+        self.learn(agent)
+        return self.active
+
+    async def heartbeat(self) -> None:
+        assert self.agent is not None  # noqa: S101 - find_self ran first
+        beat = frames.Heartbeat(agent_id=self.agent.id, sent_at=datetime.now(UTC))
+        # Over the channel when it is up and the broker acknowledges the beat, else REST.
+        if not await self.channel.send_acked(frames.HEARTBEAT, beat):
+            await self.client.agents.heartbeat(self.agent.id)
+        self.health.broker_reached()
+        self.metrics.heartbeats.inc()
+        self.health.counts["heartbeats"] += 1
+        # The status is learnt here (and when the broker refuses the channel): an admin
+        # (de)activating the agent takes one beat.
+        self.learn(
+            await self.client.agents.search(
+                name=self.config.agent_name, cluster_name=self.config.cluster_name
+            )
+        )
 
     async def poll(self) -> None:
         """Incremental poll: only what changed (304 when nothing did), plus due retries."""
@@ -535,7 +647,12 @@ class Runtime:
         if not worth:
             return
         status, message = posting
-        await self.client.agents.report_event(
-            self.agent.id, deployment_object_id=key, status=status, message=message
+        # Sent only once the broker has it: acknowledged over the channel, or else over REST.
+        event = frames.AgentEventBody(
+            agent_id=self.agent.id, deployment_object_id=key, status=status, message=message
         )
+        if not await self.channel.send_acked(frames.AGENT_EVENT, event):
+            await self.client.agents.report_event(
+                self.agent.id, deployment_object_id=key, status=status, message=message
+            )
         self.posted[key] = posting

@@ -83,6 +83,11 @@ async def _run_with_cluster(settings: agent_settings.Settings, stop: asyncio.Eve
                 cluster.client, diagnosing.Limits.of(settings.agent)
             ),
             check_health=kube.HealthChecker(cluster.client),
+            ship_telemetry=(
+                kube.TelemetryShipper(cluster.client, settings.agent)
+                if settings.agent.kube_events_enabled or settings.agent.pod_logs_enabled
+                else None
+            ),
         )
     finally:
         await cluster.aclose()

@@ -34,6 +34,8 @@ _REQUEST_TIMEOUT = 5.0
 _MAX_HEAD = 8192
 _POLL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _KUBE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The broker channel's states (``brokkr.agent.channel.State``).
+CHANNEL_STATES = ("Down", "Up", "ForceRestOnly", "AuthRejected")
 
 
 class Metrics:
@@ -91,6 +93,29 @@ class Metrics:
             "Deployment objects whose health the agent reports.",
             registry=self.registry,
         )
+        self.ws_state = prom.Enum(
+            "brokkr_agent_ws_state",
+            "State of the broker channel (WebSocket).",
+            states=list(CHANNEL_STATES),
+            registry=self.registry,
+        )
+        self.ws_frames = prom.Counter(
+            "brokkr_agent_ws_frames_total",
+            "Broker channel frames written (out) or received and understood (in), by type.",
+            ["direction", "type"],
+            registry=self.registry,
+        )
+        self.ws_dropped = prom.Counter(
+            "brokkr_agent_ws_dropped_total",
+            "Broker channel frames dropped or refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.ws_reconnects = prom.Counter(
+            "brokkr_agent_ws_reconnects_total",
+            "Broker channel connections established after an earlier one was lost.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return prom.generate_latest(self.registry)
@@ -111,6 +136,8 @@ class Health:
     broker_error: str | None = None
     kubernetes_reachable: bool = False
     last_reconcile_at: datetime | None = None
+    # The broker channel's state, once the runtime has one.
+    channel: str | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: {"polls": 0, "heartbeats": 0, "applied": 0, "failed": 0}
     )
@@ -143,6 +170,8 @@ class Health:
             broker["last_contact"] = _timestamp(self.broker_contact_at)
         if self.broker_error is not None:
             broker["error"] = self.broker_error
+        if self.channel is not None:
+            broker["channel"] = self.channel
         return {
             "status": "healthy" if self.not_ready_reason() is None else "unhealthy",
             "agent_id": str(self.agent_id) if self.agent_id else None,
@@ -154,6 +183,28 @@ class Health:
             "version": brokkr.__version__,
             "timestamp": _timestamp(datetime.now(UTC)),
         }
+
+
+class ChannelProbe:
+    """Shows what the broker channel does (``brokkr.agent.channel.Observer``) on ``/health``
+    and ``/metrics``."""
+
+    def __init__(self, health: Health, metrics: Metrics) -> None:
+        self._health = health
+        self._metrics = metrics
+
+    def state_changed(self, state: str) -> None:
+        self._health.channel = state
+        self._metrics.ws_state.state(state)
+
+    def frame(self, direction: str, type_: str) -> None:
+        self._metrics.ws_frames.labels(direction=direction, type=type_).inc()
+
+    def dropped(self, reason: str) -> None:
+        self._metrics.ws_dropped.labels(reason=reason).inc()
+
+    def reconnected(self) -> None:
+        self._metrics.ws_reconnects.inc()
 
 
 def _timestamp(moment: datetime | None) -> str | None:

@@ -21,6 +21,7 @@ from litestar.openapi.spec import Components
 import brokkr
 from brokkr.broker import db, migrations, private_files, services
 from brokkr.broker.api import (
+    agent_channel,
     agent_events,
     agent_metadata,
     agents,
@@ -41,11 +42,13 @@ from brokkr.broker.api import (
     stack_metadata,
     stacks,
     targets,
+    telemetry,
     template_metadata,
     templates,
     webhook_deliveries,
     webhooks,
     work_orders,
+    ws_connections,
 )
 from brokkr.broker.api.observability import Observability
 from brokkr.broker.auth.authenticator import Authenticator
@@ -57,7 +60,9 @@ from brokkr.broker.jobs.retention import Retention
 from brokkr.broker.jobs.webhook_delivery import WebhookDelivery
 from brokkr.broker.jobs.work_orders import WorkOrderMaintenance
 from brokkr.broker.metrics import Metrics
+from brokkr.broker.services.channel import Hub
 from brokkr.broker.services.context import Context
+from brokkr.broker.services.telemetry import Telemetry
 from brokkr.broker.settings import CorsSettings, LiveSettings, Settings, Source
 from brokkr.common import logging as brokkr_logging
 
@@ -82,21 +87,30 @@ def create_app(
         ttl=settings.auth.cache_ttl_seconds, max_entries=settings.auth.cache_max_entries
     )
     metrics = Metrics()
+    hub = Hub(metrics)
+
+    def forget_pak(pak_hash: str | None) -> None:
+        # D7: a revoked PAK is forgotten by the auth cache and ends the agent's channel.
+        cache.forget(pak_hash)
+        hub.revoked(pak_hash)
+
     ctx = Context(
         database=database,
         data_dir=settings.data_path,
-        forget_pak=cache.forget,
+        forget_pak=forget_pak,
+        hub=hub,
         settings=LiveSettings(settings, source=source),
         audit_dropped=metrics.audit_dropped,
         webhook_delivered=metrics.webhook_delivered,
+        telemetry=Telemetry(observer=metrics),
     )
     db.instrumentation.watch_queries(database, metrics.query)
     metrics.watch_pools(lambda: db.instrumentation.pool_usage(database))
     authenticator = Authenticator(ctx, cache)
     listener = db.notify.ChangeListener(
         database,
-        on_revoked=cache.forget,
-        on_state_changed=ctx.versions.changed,
+        on_revoked=forget_pak,
+        on_state_changed=ctx.state_changed,
         on_webhooks_due=ctx.webhooks_due.set,
         on_hint=ctx.hub.noticed,
     )
@@ -112,6 +126,7 @@ def create_app(
             agent_events.router,
             generators.router,
             stacks.router,
+            telemetry.router,
             stack_metadata.router,
             deployment_objects.router,
             templates.router,
@@ -124,11 +139,12 @@ def create_app(
             health.router,
             webhook_deliveries.router,
             webhooks.router,
+            ws_connections.router,
         ],
         guards=[dependencies.authenticate, bodies.json_only],
     )
     app = Litestar(
-        route_handlers=[api, ops.router, docs.router],
+        route_handlers=[api, agent_channel.agent_channel, telemetry.live, ops.router, docs.router],
         dependencies=dependencies.PROVIDERS,
         exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
         after_exception=[denials.record],
@@ -198,11 +214,13 @@ class Runtime:
         if outcome.generated_pak:
             _print_banner(outcome.generated_pak, outcome)
         await self._listener.start()
+        self._ctx.hub.start(self._ctx)
         self.retention.start()
         self.work_orders.start()
         self.diagnostics.start()
         self.gauges.start()
         self.webhooks.start()
+        await self._ctx.telemetry.start(self._ctx)
         if self._sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
@@ -223,11 +241,14 @@ class Runtime:
     async def stop(self) -> None:
         if self._sighup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        # Agents are told first (1001): they reconnect to another replica or after the restart.
+        await self._ctx.hub.stop()
         await self.retention.stop()
         await self.work_orders.stop()
         await self.diagnostics.stop()
         await self.gauges.stop()
         await self.webhooks.stop()
+        await self._ctx.telemetry.stop()
         await self._listener.stop()
         self._ctx.renderer.close()
         await self._ctx.database.dispose()

@@ -27,6 +27,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 DELIVERY_OUTCOMES = ("success", "failed", "dead")
 # The rate-limited audit actions (services.audit).
 AUDITED_FAILURES = ("auth.failed", "access.denied")
+TELEMETRY_TABLES = ("agent_k8s_events", "agent_pod_logs")
 
 
 class Metrics:
@@ -77,6 +78,7 @@ class Metrics:
             buckets=DELIVERY_BUCKETS,
             registry=self.registry,
         )
+        self._telemetry_metrics()
         # Bounded label sets are exported at 0 from the start, so rate() sees their first event.
         for kind in QUERY_TYPES:
             self.queries.labels(kind)
@@ -87,6 +89,95 @@ class Metrics:
         for action in AUDITED_FAILURES:
             self.audit_dropped_records.labels(action)
         self._fleet_gauges()
+        self._channel_metrics()
+
+    def _telemetry_metrics(self) -> None:
+        self.telemetry_dropped_rows = Counter(
+            "brokkr_ws_telemetry_dropped_total",
+            "Telemetry rows not stored: the write buffer was full, or the agent does not reach "
+            "the stack it named",
+            ["table"],
+            registry=self.registry,
+        )
+        self.telemetry_write_failures = Counter(
+            "brokkr_ws_telemetry_write_failed_total",
+            "Telemetry rows lost because their batch insert failed",
+            ["table"],
+            registry=self.registry,
+        )
+        self.telemetry_eviction_runs = Counter(
+            "brokkr_ws_log_eviction_runs_total",
+            "Telemetry eviction passes (retention of agent_k8s_events and agent_pod_logs)",
+            registry=self.registry,
+        )
+        self.telemetry_evicted_rows = Counter(
+            "brokkr_ws_telemetry_evicted_total",
+            "Telemetry rows deleted by retention",
+            ["table"],
+            registry=self.registry,
+        )
+        self.live_dropped_frames = Counter(
+            "brokkr_ws_live_frames_dropped_total",
+            "Live-stream frames dropped for subscribers that read too slowly (each told by a "
+            "log_gap)",
+            registry=self.registry,
+        )
+        for table in TELEMETRY_TABLES:
+            self.telemetry_dropped_rows.labels(table)
+            self.telemetry_write_failures.labels(table)
+            self.telemetry_evicted_rows.labels(table)
+
+    def telemetry_dropped(self, table: str, rows: int) -> None:
+        self.telemetry_dropped_rows.labels(table).inc(rows)
+
+    def telemetry_write_failed(self, table: str, rows: int) -> None:
+        self.telemetry_write_failures.labels(table).inc(rows)
+
+    def telemetry_evicted(self, table: str, rows: int) -> None:
+        self.telemetry_evicted_rows.labels(table).inc(rows)
+
+    def telemetry_eviction_run(self) -> None:
+        self.telemetry_eviction_runs.inc()
+
+    def live_frames_dropped(self, frames: int) -> None:
+        self.live_dropped_frames.inc(frames)
+
+    def _channel_metrics(self) -> None:
+        self.ws_connected_agents = Gauge(
+            "brokkr_ws_connected_agents",
+            "Agents connected to this broker's channel (/internal/ws/agent)",
+            registry=self.registry,
+        )
+        self.ws_messages = Counter(
+            "brokkr_ws_messages_total",
+            "Agent channel frames by direction (in, out) and type (the frame tags)",
+            ["direction", "type"],
+            registry=self.registry,
+        )
+        self.ws_live_subscriber_count = Gauge(
+            "brokkr_ws_live_subscribers",
+            "Live-stream subscribers of this broker, as of the last GET /admin/ws/connections",
+            registry=self.registry,
+        )
+        self.ws_frames_dropped = Counter(
+            "brokkr_ws_frames_dropped_total",
+            "Agent channel frames dropped, by reason (docs/metrics.md lists them)",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def ws_connections(self, count: int) -> None:
+        self.ws_connected_agents.set(count)
+
+    def ws_message(self, direction: str, type_: str) -> None:
+        """``type_`` is one of the channel's frame tags (the caller drops unknown ones)."""
+        self.ws_messages.labels(direction, type_).inc()
+
+    def ws_dropped(self, reason: str) -> None:
+        self.ws_frames_dropped.labels(reason).inc()
+
+    def ws_live_subscribers(self, count: int) -> None:
+        self.ws_live_subscriber_count.set(count)
 
     def _fleet_gauges(self) -> None:
         self.active_agents = Gauge(

@@ -236,6 +236,31 @@ def agent_events(
         output.show(found, columns=columns.EVENT, output=output_format, quiet=quiet)
 
 
+@app.command("connections")
+def agent_connections(
+    ctx: typer.Context, output_format: Format = OutputOption, quiet: bool = QuietOption
+) -> None:
+    """Agents connected to this broker's channel, and its live-stream subscribers (admins).
+
+    With -q, the connected agents' ids, one per line.
+
+    Example: brokkr agents connections
+    """
+    with session.client(ctx) as brokkr:
+        found = brokkr.agents.connections()
+    if quiet:
+        for connection in found.connections:
+            typer.echo(str(connection.agent_id))
+        return
+    if output_format is not Format.TABLE:
+        output.show(found, columns=(), output=output_format)
+        return
+    output.show(found.connections, columns=columns.WS_CONNECTION)
+    typer.echo(
+        f"{found.connected_agents} agents connected, {found.live_subscribers} live subscribers"
+    )
+
+
 @label_app.command("list")
 def list_labels(
     ctx: typer.Context,

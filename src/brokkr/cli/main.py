@@ -24,6 +24,7 @@ from brokkr.cli import (
     profiles,
     session,
     stacks,
+    telemetry,
     templates,
     webhooks,
     work_orders,
@@ -64,6 +65,8 @@ app.add_typer(webhooks.app, name="webhooks")
 app.command("deploy")(deploy.deploy)
 app.command("health")(health.health)
 app.command("diagnose")(diagnose.diagnose)
+stacks.app.command("events")(telemetry.stack_events)
+stacks.app.command("logs")(telemetry.stack_logs)
 
 ConfigOption = typer.Option(
     None,

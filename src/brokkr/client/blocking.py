@@ -10,9 +10,10 @@ Each call runs the coroutine on the owning ``BrokkrClient``'s event loop and wai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import types
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from brokkr.client.errors import BrokkrError
@@ -76,3 +77,69 @@ def collecting(
         return [item async for item in method(resource, *args, **kwargs)]
 
     return BlockingMethod(collect)
+
+
+class StreamingMethod(BlockingMethod[R, P, Generator[T, None, None]]):
+    """The blocking form of an async-iterator method that may never end (a live stream): an
+    iterator pulling one item at a time from the client's loop. Leaving it (``break``, an
+    exception, Ctrl-C) closes the stream."""
+
+    def __init__(self, method: Callable[Concatenate[R, P], AsyncIterator[T]]) -> None:
+        self._stream = method
+
+    @overload
+    def __get__(self, instance: None, owner: type[object]) -> Self: ...
+    @overload
+    def __get__(
+        self, instance: Blocking[R], owner: type[object]
+    ) -> Callable[P, Generator[T, None, None]]: ...
+    def __get__(
+        self, instance: Blocking[R] | None, owner: type[object]
+    ) -> Self | Callable[P, Generator[T, None, None]]:
+        if instance is None:
+            return self
+        method, resource, loop = self._stream, instance._resource, instance._loop
+
+        @functools.wraps(types.MethodType(method, resource))
+        def call(*args: P.args, **kwargs: P.kwargs) -> Generator[T, None, None]:
+            if loop.is_closed():
+                raise BrokkrError("the client is closed")
+            return _pull(loop, method(resource, *args, **kwargs))
+
+        return call
+
+
+def _pull(loop: asyncio.AbstractEventLoop, stream: AsyncIterator[T]) -> Generator[T, None, None]:
+    try:
+        while True:
+            step = asyncio.run_coroutine_threadsafe(_next(stream), loop)
+            try:
+                found = step.result()
+            except BaseException:
+                # Interrupted while waiting (Ctrl-C): stop the pending read before closing.
+                step.cancel()
+                raise
+            if not found:
+                return
+            yield found[0]
+    finally:
+        closing = getattr(stream, "aclose", None)
+        if closing is not None and not loop.is_closed():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(closing(), loop).result(timeout=5)
+
+
+async def _next(stream: AsyncIterator[T]) -> list[T]:
+    """The next item as a one-item list; empty at the end (an item may itself be None)."""
+    try:
+        return [await anext(stream)]
+    except StopAsyncIteration:
+        return []
+
+
+def streaming(
+    method: Callable[Concatenate[R, P], AsyncIterator[T]],
+) -> StreamingMethod[R, P, T]:
+    """An async-iterator method whose blocking form iterates item by item (for streams that
+    do not end by themselves; ``collecting`` waits for the last item)."""
+    return StreamingMethod(method)

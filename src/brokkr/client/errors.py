@@ -82,14 +82,19 @@ _BY_STATUS: dict[int, type[BrokkrAPIError]] = {
 
 def from_response(response: httpx.Response) -> BrokkrAPIError:
     """The typed error for a failed response; tolerates bodies that are not D2 JSON."""
-    status = response.status_code
+    return from_answer(response.status_code, response.content, reason=response.reason_phrase)
+
+
+def from_answer(status: int, content: bytes, *, reason: str = "") -> BrokkrAPIError:
+    """The typed error for a failed answer's status and body (a REST response, or a refused
+    WebSocket upgrade)."""
     try:
-        body = msgspec.json.decode(response.content, type=wire.ErrorBody)
+        body = msgspec.json.decode(content, type=wire.ErrorBody)
         code, message = body.code, body.message or body.error
         details = None if body.details is msgspec.UNSET else body.details
     except msgspec.MsgspecError:
         code = "http_error"
-        message = response.text.strip()[:500] or response.reason_phrase
+        message = content.decode("utf-8", "replace").strip()[:500] or reason
         details = None
     error_type = ServerError if status >= 500 else _BY_STATUS.get(status, BrokkrAPIError)
     return error_type(status, code, message, details)

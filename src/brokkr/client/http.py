@@ -56,6 +56,12 @@ class Http:
         if pak:
             headers["Authorization"] = f"Bearer {pak}"
         self.retry = retry
+        # What a WebSocket stream (``streams``) connects with: same broker, PAK and TLS.
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers)
+        self.timeout = timeout
+        self.verify = verify
+        self.cert = cert
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,

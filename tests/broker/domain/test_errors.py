@@ -36,6 +36,7 @@ CODES: dict[type[errors.BrokerError], tuple[int, str]] = {
     errors.DiagnosticAgentNotServed: (422, "deployment_object_not_served"),
     errors.WorkOrderNotClaimedByAgent: (403, "work_order_not_claimed_by_agent"),
     errors.AgentPakRequired: (403, "agent_pak_required"),
+    errors.AgentNotActive: (403, "agent_not_active"),
     errors.DeliveryNotAcquiredByAgent: (403, "delivery_not_acquired_by_agent"),
     errors.DeliveryNotFound: (404, "delivery_not_found"),
     errors.WebhookNotFound: (404, "webhook_not_found"),
@@ -118,6 +119,8 @@ CODES: dict[type[errors.BrokerError], tuple[int, str]] = {
     errors.ConstraintViolation: (422, "constraint_violation"),
     errors.InvalidConfiguration: (422, "invalid_configuration"),
     errors.DatabaseUnavailable: (503, "database_unavailable"),
+    errors.AgentChannelFull: (503, "agent_channel_full"),
+    errors.LiveStreamsFull: (503, "live_streams_full"),
     errors.MigrationsPending: (503, "migrations_pending"),
     errors.BrokerSchemaMissing: (503, "schema_missing"),
 }

@@ -121,6 +121,8 @@ async def test_zero_keeps_every_row(api: Api) -> None:
             "audit records": 0,
             "webhook deliveries": 0,
             "agent events": 0,
+            "kubernetes events": 0,
+            "pod log lines": 0,
         }
     assert await audit_ages(api) == [1, 400, 4000]
     assert await api.count(tables.webhook_deliveries) == 1
@@ -398,7 +400,7 @@ async def test_a_failing_table_does_not_stop_the_others(
 ) -> None:
     await insert_audit(api, 200, 3)
 
-    def broken(_broker: Any) -> int:
+    def broken(_broker: Any) -> timedelta:
         raise RuntimeError("settings unreadable")
 
     monkeypatch.setattr(

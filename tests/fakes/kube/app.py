@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,7 +23,7 @@ from .faults import Faults
 from .resources import ResourceType
 from .schemas import FIELD_VALIDATIONS
 from .selectors import Predicate, field_selector, label_selector
-from .store import Cluster, WriteOptions
+from .store import Cluster, LogView, WriteOptions, render_log
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
 BODY_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 PATCH_TYPES = {
@@ -216,19 +218,7 @@ class KubeApiApp:
                 return None
             return self._collection(target, req)
         if target.sub == "log":
-            if req.method != "GET":
-                raise errors.method_not_allowed()
-            tail = req.params.get("tailLines")
-            limit = req.params.get("limitBytes")
-            text = self.cluster.pod_log(
-                target.namespace or "",
-                target.name,
-                req.params.get("container"),
-                _non_negative(tail, "tailLines"),
-                previous=req.params.get("previous") in ("1", "true"),
-                limit_bytes=_positive(limit, "limitBytes"),
-            )
-            return Response(200, text.encode(errors="surrogateescape"), "text/plain")
+            return await self._pod_log(target, req, receive, send)
         return self._item(target, req)
 
     def _resolve(self, group: str, version: str, rest: list[str]) -> Target:
@@ -395,6 +385,81 @@ class KubeApiApp:
             field_validation=validation,
         )
 
+    # --- pods/log --------------------------------------------------------------------------------
+
+    async def _pod_log(
+        self, target: Target, req: RecordedRequest, receive: Receive, send: Send
+    ) -> Response | None:
+        if req.method != "GET":
+            raise errors.method_not_allowed()
+        params = req.params
+        tail = _non_negative(params.get("tailLines"), "tailLines")
+        limit = _positive(params.get("limitBytes"), "limitBytes")
+        since = _log_since(params)
+        timestamps = params.get("timestamps") in ("1", "true")
+        namespace, name = target.namespace or "", target.name or ""
+        container, view = self.cluster.log_view(
+            namespace,
+            name,
+            params.get("container"),
+            previous=params.get("previous") in ("1", "true"),
+        )
+        text = render_log(
+            view.lines, tail=tail, limit_bytes=limit, timestamps=timestamps, since=since
+        )
+        if params.get("follow") not in ("1", "true") or params.get("previous") in ("1", "true"):
+            return Response(200, text.encode(errors="surrogateescape"), "text/plain")
+        await self._follow_log(req, receive, send, text, (namespace, name, container), view, limit)
+        return None
+
+    async def _follow_log(
+        self,
+        req: RecordedRequest,
+        receive: Receive,
+        send: Send,
+        text: str,
+        where: tuple[str, str, str],
+        view: LogView,
+        limit: int | None,
+    ) -> None:
+        """Stream ``text``, then each line the container writes, until the pod is gone, the
+        container restarts, ``limitBytes`` are sent, or the client leaves."""
+        req.status = 200
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": _headers("text/plain")}
+        )
+        timestamps = req.params.get("timestamps") in ("1", "true")
+        sent, position = 0, len(view.lines)
+        disconnected = asyncio.Event()
+
+        async def wait_for_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.ensure_future(wait_for_disconnect())
+        try:
+            while not (disconnected.is_set() or self.stopping.is_set()):
+                chunk = text.encode(errors="surrogateescape")
+                if limit is not None:
+                    chunk = chunk[: limit - sent]
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+                if limit is not None and sent >= limit:
+                    break
+                await asyncio.sleep(0.02)
+                lines = self.cluster.log_lines_after(*where, view.instance, position)
+                if lines is None:
+                    break
+                position += len(lines)
+                text = render_log(lines, timestamps=timestamps)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
     # --- watch -----------------------------------------------------------------------------------
 
     async def _watch(
@@ -559,3 +624,36 @@ def _positive(value: str | None, name: str) -> int | None:
     if number == 0:
         raise errors.bad_request(f"{name}: Invalid value: 0: must be greater than 0")
     return number
+
+
+def _log_since(params: dict[str, str]) -> int | None:
+    """``sinceTime`` (RFC 3339) or ``sinceSeconds`` as nanoseconds since the epoch; the real
+    server refuses both at once, a bad time, or seconds below 1."""
+    since_time, since_seconds = params.get("sinceTime"), params.get("sinceSeconds")
+    if since_time and since_seconds:
+        raise errors.invalid(
+            "PodLogOptions",
+            "",
+            "",
+            [
+                (
+                    "FieldValueForbidden",
+                    "",
+                    "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified",
+                )
+            ],
+        )
+    if since_time:
+        try:
+            moment = datetime.fromisoformat(since_time.replace("Z", "+00:00"))
+        except ValueError:
+            raise errors.bad_request(
+                f'parsing time "{since_time}" as "2006-01-02T15:04:05Z07:00": cannot parse'
+            ) from None
+        if moment.tzinfo is None:
+            raise errors.bad_request(f'parsing time "{since_time}": missing time zone')
+        return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    seconds = _positive(since_seconds, "sinceSeconds")
+    if seconds is None:
+        return None
+    return time.time_ns() - seconds * 1_000_000_000

@@ -296,6 +296,17 @@ class FakeKubeApiServer:
             container = containers[0].get("name", "")
         self.cluster.set_pod_log(namespace, pod, str(container), text, previous=previous)
 
+    def append_pod_log(self, namespace: str, pod: str, container: str, *lines: str) -> None:
+        """The container writes ``lines`` (without line ends), each stamped now; follow streams
+        deliver them."""
+        self.cluster.append_pod_log(namespace, pod, container, list(lines))
+
+    def restart_container(self, namespace: str, pod: str, container: str) -> Obj:
+        """The kubelet restarts a container: restartCount + 1, a new containerID, an empty log
+        for the new instance (the old one answers ``previous=true``), and follow streams of the
+        old instance end. The pod as it is now."""
+        return self.cluster.restart_container(namespace, pod, container)
+
     def record_event(
         self, involved: Obj, reason: str, message: str, event_type: str = "Normal"
     ) -> Obj:

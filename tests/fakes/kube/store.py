@@ -64,6 +64,21 @@ def now_rfc3339() -> str:
 
 
 @dataclass(frozen=True)
+class LogLine:
+    stamp: int  # when it was written, nanoseconds since the epoch
+    text: str  # with its line end, if it has one
+
+
+@dataclass(frozen=True)
+class LogView:
+    """A container's log as ``pods/log`` reads it, and the instance that writes it (the pod's
+    uid and the container's restart generation: a follow stream ends when it changes)."""
+
+    lines: list[LogLine]
+    instance: tuple[str, int]
+
+
+@dataclass(frozen=True)
 class WatchEvent:
     rv: int
     storage_key: str
@@ -109,7 +124,12 @@ class Cluster:
         self._objects: dict[str, dict[Key, Obj]] = {}
         self._events: list[WatchEvent] = []
         self._crd_due: dict[str, float] = {}
-        self._pod_logs: dict[tuple[str, str, str], str] = {}
+        # Per (namespace, pod, container key): the log's lines (ends kept) with the time each
+        # was written, in nanoseconds since the epoch; and which instance of the container
+        # writes it (restart_container starts a new one).
+        self._pod_logs: dict[tuple[str, str, str], list[LogLine]] = {}
+        self._log_instances: dict[tuple[str, str, str], int] = {}
+        self._last_stamp = 0
         self._defaulter = Defaulter()
         with self.lock:
             for name in BOOT_NAMESPACES:
@@ -763,26 +783,69 @@ class Cluster:
             opts,
         )
 
+    def _stamp(self) -> int:
+        """Now in nanoseconds, strictly after every stamp given before (lines keep their order)."""
+        self._last_stamp = max(time.time_ns(), self._last_stamp + 1)
+        return self._last_stamp
+
     def set_pod_log(
         self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
     ) -> None:
-        """``previous``: the log of the container's previous (terminated) instance."""
+        """``previous``: the log of the container's previous (terminated) instance. Every line is
+        stamped now."""
         with self.lock:
             key = f"{container}{PREVIOUS_LOG}" if previous else container
-            self._pod_logs[(namespace, pod, key)] = text
+            stamp = self._stamp()
+            lines = [LogLine(stamp, line) for line in text.splitlines(keepends=True)]
+            self._pod_logs[(namespace, pod, key)] = lines
 
-    def pod_log(
-        self,
-        namespace: str,
-        name: str,
-        container: str | None,
-        tail: int | None,
-        *,
-        previous: bool = False,
-        limit_bytes: int | None = None,
-    ) -> str:
-        """As the kubelet serves it: ``tailLines`` first, then at most ``limitBytes`` bytes (cut
-        wherever they end, mid-line or mid-character); a ``previous`` log only once one was set."""
+    def append_pod_log(self, namespace: str, pod: str, container: str, lines: list[str]) -> None:
+        """The container writes ``lines`` (without line ends) now, one stamp each."""
+        with self.lock:
+            log = self._pod_logs.setdefault((namespace, pod, container), [])
+            if log and not log[-1].text.endswith("\n"):
+                log[-1] = LogLine(log[-1].stamp, log[-1].text + "\n")
+            log.extend(LogLine(self._stamp(), f"{line}\n") for line in lines)
+
+    def restart_container(self, namespace: str, pod: str, container: str) -> Obj:
+        """As the kubelet restarting a container: its log becomes the previous instance's, the
+        new instance's log starts empty, and the pod's status gets restartCount + 1 and a new
+        containerID. The pod as it is now."""
+        with self.lock:
+            rt = self.type_for("v1", "Pod")
+            obj = copy.deepcopy(self.get(rt, namespace, pod))
+            key = (namespace, pod, container)
+            self._pod_logs[(namespace, pod, f"{container}{PREVIOUS_LOG}")] = self._pod_logs.pop(
+                key, []
+            )
+            self._log_instances[key] = self._log_instances.get(key, 0) + 1
+            status = obj.setdefault("status", {})
+            statuses = status.setdefault("containerStatuses", [])
+            entry = next((s for s in statuses if s.get("name") == container), None)
+            if entry is None:
+                image = next(
+                    (
+                        c.get("image", "")
+                        for c in (obj.get("spec") or {}).get("containers") or []
+                        if c.get("name") == container
+                    ),
+                    "",
+                )
+                entry = {"name": container, "image": image, "imageID": "", "ready": False}
+                statuses.append(entry)
+            entry["restartCount"] = int(entry.get("restartCount") or 0) + 1
+            entry["containerID"] = f"containerd://{secrets.token_hex(32)}"
+            entry["state"] = {"running": {"startedAt": now_rfc3339()}}
+            return self.update(
+                rt, namespace, pod, obj, WriteOptions("kubelet", subresource="status")
+            )
+
+    def log_view(
+        self, namespace: str, name: str, container: str | None, *, previous: bool = False
+    ) -> tuple[str, LogView]:
+        """A container's log (``container`` None: the pod's only container) and the container's
+        name; raises as ``pods/log`` answers a missing pod, an ambiguous or unknown container, or
+        a previous instance that never was."""
         with self.lock:
             rt = self.type_for("v1", "Pod")
             pod = self._bucket(rt).get((namespace, name))
@@ -798,7 +861,7 @@ class Cluster:
                         f"[{' '.join(str(n) for n in names)}]"
                         + (f" or one of the init containers: [{' '.join(init)}]" if init else "")
                     )
-                container = names[0]
+                container = str(names[0])
             elif container not in names + init:
                 raise errors.bad_request(f"container {container} is not valid for pod {name}")
             if previous:
@@ -807,16 +870,72 @@ class Cluster:
                     raise errors.bad_request(
                         f'previous terminated container "{container}" in pod "{name}" not found'
                     )
-                text = self._pod_logs[key]
+                lines = self._pod_logs[key]
             else:
-                text = self._pod_logs.get((namespace, name, str(container)), "")
-            if tail is not None:
-                lines = text.splitlines(keepends=True)
-                text = "".join(lines[-tail:]) if tail > 0 else ""
-            if limit_bytes is not None:
-                # A cut character stays cut, as on the wire: app.py encodes it back as it was.
-                text = text.encode()[:limit_bytes].decode(errors="surrogateescape")
-            return text
+                lines = self._pod_logs.get((namespace, name, container), [])
+            instance = (
+                str(pod["metadata"]["uid"]),
+                self._log_instances.get((namespace, name, container), 0),
+            )
+            return container, LogView(list(lines), instance)
+
+    def log_lines_after(
+        self, namespace: str, name: str, container: str, instance: tuple[str, int], start: int
+    ) -> list[LogLine] | None:
+        """The lines of the current log from index ``start`` on, for a follow stream; None once
+        the pod is gone or the container restarted (another ``instance``)."""
+        with self.lock:
+            pod = self._bucket(self.type_for("v1", "Pod")).get((namespace, name))
+            if pod is None or str(pod["metadata"]["uid"]) != instance[0]:
+                return None
+            if self._log_instances.get((namespace, name, container), 0) != instance[1]:
+                return None
+            return list(self._pod_logs.get((namespace, name, container), [])[start:])
+
+    def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        container: str | None,
+        tail: int | None,
+        *,
+        previous: bool = False,
+        limit_bytes: int | None = None,
+    ) -> str:
+        """As the kubelet serves it: ``tailLines`` first, then at most ``limitBytes`` bytes (cut
+        wherever they end, mid-line or mid-character); a ``previous`` log only once one was set."""
+        _, view = self.log_view(namespace, name, container, previous=previous)
+        return render_log(view.lines, tail=tail, limit_bytes=limit_bytes)
+
+
+def rfc3339_nano(stamp: int) -> str:
+    """The kubelet's fixed-width RFC 3339 with nanoseconds, e.g. 2024-05-01T12:00:00.123456789Z."""
+    seconds, nanos = divmod(stamp, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+def render_log(
+    lines: list[LogLine],
+    *,
+    tail: int | None = None,
+    limit_bytes: int | None = None,
+    timestamps: bool = False,
+    since: int | None = None,
+) -> str:
+    """The text ``pods/log`` sends: lines at or after ``since`` (nanoseconds), the last
+    ``tail`` of them, each prefixed with its stamp when ``timestamps``, then at most
+    ``limit_bytes`` bytes."""
+    if since is not None:
+        lines = [line for line in lines if line.stamp >= since]
+    if tail is not None:
+        lines = lines[-tail:] if tail > 0 else []
+    text = "".join(
+        f"{rfc3339_nano(line.stamp)} {line.text}" if timestamps else line.text for line in lines
+    )
+    if limit_bytes is not None:
+        # A cut character stays cut, as on the wire: app.py encodes it back as it was.
+        text = text.encode()[:limit_bytes].decode(errors="surrogateescape")
+    return text
 
 
 def _split_status(rt: ResourceType, obj: Obj, old: Obj, subresource: str) -> Obj:
@@ -921,7 +1040,17 @@ def _check_preconditions(rt: ResourceType, name: str, obj: Obj, preconditions: O
             )
 
 
-__all__ = ["ApiError", "Cluster", "WatchEvent", "WriteOptions", "now_rfc3339"]
+__all__ = [
+    "ApiError",
+    "Cluster",
+    "LogLine",
+    "LogView",
+    "WatchEvent",
+    "WriteOptions",
+    "now_rfc3339",
+    "render_log",
+    "rfc3339_nano",
+]
 
 
 def _dry_run(options: Obj) -> bool:

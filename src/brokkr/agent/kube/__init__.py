@@ -2,6 +2,7 @@
 
 ``connect(settings)`` returns a ``KubeCluster``: the ``Cluster`` the runtime loop pings, and
 what ``brokkr.agent.reconcile`` applies, prunes and records inventories through.
+``TelemetryShipper(cluster.client, settings.agent)`` ships Kubernetes events and pod logs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from brokkr.agent.kube.errors import KubeError
 from brokkr.agent.kube.health_checks import HealthChecker
 from brokkr.agent.kube.inventories import Inventories
 from brokkr.agent.kube.pruning import PruneResult, prune
+from brokkr.agent.kube.telemetry_shipping import TelemetryShipper
 from brokkr.agent.kube.workloads import WorkloadPods, has_pods, pods_of
 from brokkr.agent.outcomes import StartupError
 from brokkr.agent.settings import Settings
@@ -27,6 +29,7 @@ __all__ = [
     "KubeError",
     "Objects",
     "PruneResult",
+    "TelemetryShipper",
     "WorkloadPods",
     "connect",
     "has_pods",

@@ -47,6 +47,8 @@ class KubeClient:
 
     def __init__(self, config: SingleConfig, *, timeout: float = TIMEOUT_SECONDS) -> None:
         limit = httpx2.Timeout(timeout)
+        # Kept for the connections of long-lived streams (``brokkr.agent.kube.streams``).
+        self.config = config
         self.api = AsyncClient(config, timeout=limit, field_manager=FIELD_MANAGER)
         self._http = client_adapter.AsyncClient(config, client_adapter.ConnectionParams(limit))
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from brokkr.broker.api import preflight
+from brokkr.broker.api import preflight, telemetry, websockets
 from brokkr.broker.metrics import Metrics
 from brokkr.common.logging import request_id
 
@@ -53,6 +53,8 @@ class Observability:
         try:
             if scope["method"] == "OPTIONS":
                 await self.app(scope, receive, preflight.json_refusals(send_with_id))
+            elif telemetry.is_live_path(scope["path"]):
+                await websockets.refuse_plain_http(scope, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:

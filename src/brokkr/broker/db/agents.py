@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import msgspec
 import sqlalchemy as sa
 
 from brokkr.broker.db import prepared, tables
@@ -53,3 +54,22 @@ async def list_by_ids(tx: Tx, agent_ids: list[UUID]) -> list[wire.Agent]:
         .order_by(_t.c.name, _t.c.cluster_name)
     )
     return [_rows.to_record(row) for row in rows]
+
+
+class Standing(msgspec.Struct, frozen=True, kw_only=True):
+    """What decides whether a live agent may keep its channel open."""
+
+    status: str
+    pak_hash: str
+
+
+async def standings(tx: Tx, agent_ids: list[UUID]) -> dict[UUID, Standing]:
+    """The standing of those of ``agent_ids`` that are live (deleted or unknown ones are absent)."""
+    if not agent_ids:
+        return {}
+    rows = await tx.execute(
+        sa.select(_t.c.id, _t.c.status, _t.c.pak_hash).where(
+            _t.c.id.in_(agent_ids), _t.c.deleted_at.is_(None)
+        )
+    )
+    return {row.id: Standing(status=row.status, pak_hash=row.pak_hash) for row in rows}

@@ -2,8 +2,8 @@
 its lock), and the batched delete they all share. How old is too old is the services' business
 (settings); here a cutoff arrives as a timestamp.
 
-Telemetry buffers (``agent_k8s_events``, ``agent_pod_logs``) do not exist yet; their eviction
-becomes one more declaration here when they do. Diagnostic requests have their own cleanup
+Stack telemetry (``agent_k8s_events``, ``agent_pod_logs``) goes by ``created_at`` like the rest
+(both tables have an index on it). Diagnostic requests have their own cleanup
 (``services.diagnostics.maintain``): ending a request emits events, which is not a plain delete.
 """
 
@@ -81,6 +81,19 @@ AGENT_EVENTS = Rule(
     age_column="created_at",
     lock=0x6272_6F6B_6B72_0103,
     deletable=_superseded_event,
+)
+
+K8S_EVENTS = Rule(
+    name="kubernetes events",
+    table=tables.agent_k8s_events,
+    age_column="created_at",
+    lock=0x6272_6F6B_6B72_0104,
+)
+POD_LOGS = Rule(
+    name="pod log lines",
+    table=tables.agent_pod_logs,
+    age_column="created_at",
+    lock=0x6272_6F6B_6B72_0105,
 )
 
 

@@ -3,6 +3,7 @@ says otherwise."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -39,3 +40,13 @@ async def live_ids_of_generator(tx: Tx, generator_id: UUID) -> list[UUID]:
         .with_for_update()
     )
     return [row.id for row in rows]
+
+
+async def live_among(tx: Tx, stack_ids: Collection[UUID]) -> set[UUID]:
+    """Which of ``stack_ids`` are live stacks."""
+    if not stack_ids:
+        return set()
+    rows = await tx.execute(
+        sa.select(_t.c.id).where(_t.c.id.in_(list(stack_ids)), _t.c.deleted_at.is_(None))
+    )
+    return {row.id for row in rows}

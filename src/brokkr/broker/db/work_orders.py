@@ -248,3 +248,21 @@ async def release_claim(tx: Tx, order: wire.WorkOrder, *, error: str, now: datet
             updated_at=now,
         )
     )
+
+
+async def reached_agents(tx: Tx, order_id: UUID) -> set[UUID]:
+    """Every agent the order targets: by id, by a shared label or by a shared annotation pair
+    (deleted agents included: they are never connected)."""
+    reaching = sa.union(
+        sa.select(_targets.c.agent_id).where(_targets.c.work_order_id == order_id),
+        sa.select(_al.c.agent_id)
+        .join(_labels, _labels.c.label == _al.c.label)
+        .where(_labels.c.work_order_id == order_id),
+        sa.select(_aa.c.agent_id)
+        .join(
+            _annotations,
+            sa.and_(_annotations.c.key == _aa.c.key, _annotations.c.value == _aa.c.value),
+        )
+        .where(_annotations.c.work_order_id == order_id),
+    )
+    return {row[0] for row in await tx.execute(reaching)}

@@ -341,6 +341,13 @@ class AgentPakRequired(Forbidden):
     text = "agent authentication required"
 
 
+class AgentNotActive(Forbidden):
+    """Only an ACTIVE agent opens the channel (an inactive agent pauses until activated)."""
+
+    code = "agent_not_active"
+    text = "the agent is not active"
+
+
 class DeliveryNotAcquiredByAgent(Forbidden):
     """The delivery is not (or no longer: its claim expired) held by the calling agent."""
 
@@ -959,12 +966,25 @@ class DatabaseUnavailable(Unavailable):
     text = "database unavailable"
 
 
+class LiveStreamsFull(Unavailable):
+    code = "live_streams_full"
+
+    def __init__(self, limit: int) -> None:
+        message = f"this broker serves {limit} live streams already; retry later"
+        super().__init__(message=message, details={"limit": limit})
+
+
 class ValidationTimedOut(Unavailable):
     code = "validation_timeout"
 
     def __init__(self, seconds: float) -> None:
         message = f"the deployment object was not validated within {seconds:g} s; retry later"
         super().__init__(message=message)
+
+
+class AgentChannelFull(Unavailable):
+    code = "agent_channel_full"
+    text = "this broker holds as many agent connections as it accepts; retry later"
 
 
 class BrokerSchemaMissing(Unavailable):

@@ -4,6 +4,7 @@ together (D11, D15). Row-level access is decided here through ``domain.access``.
 
 from brokkr.broker.services import (
     admin,
+    agent_channel,
     agent_events,
     agent_metadata,
     agents,
@@ -21,6 +22,7 @@ from brokkr.broker.services import (
     stacks,
     target_state,
     targets,
+    telemetry_history,
     template_metadata,
     templates,
     webhook_deliveries,
@@ -31,6 +33,7 @@ from brokkr.broker.services import (
 
 __all__ = [
     "admin",
+    "agent_channel",
     "agent_events",
     "agent_metadata",
     "agents",
@@ -48,6 +51,7 @@ __all__ = [
     "stacks",
     "target_state",
     "targets",
+    "telemetry_history",
     "template_metadata",
     "templates",
     "webhook_deliveries",

@@ -97,6 +97,9 @@ async def update(
         if agent is None:
             raise errors.AgentNotFound(agent_id)
         await w.audit("agent.updated", "agent", agent_id, changes)
+        if "status" in changes:
+            # An agent no longer active loses its channel connection (and pauses).
+            await w.state_changed(agent_id)
     return agent
 
 

@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import manifests
+from brokkr.broker.domain import hints, manifests
 from brokkr.broker.services.work import Work
 
 # (agent id, stack id)
@@ -54,6 +54,7 @@ async def _settling(w: Work, pairs: Callable[[], Awaitable[set[Pair]]]) -> Async
     after = await pairs()
     await _unassign(w, before - after)
     await _reassign(w, after - before)
+    await _hint(w, before ^ after)
 
 
 def _grouped(pairs: Iterable[Pair], *, by_stack: bool) -> dict[UUID, list[UUID]]:
@@ -87,6 +88,13 @@ async def _unassign(w: Work, lost: set[Pair]) -> None:
         }
         await w.audit("stack.unassigned", "stack", stack_id, details)
         await w.state_changed(agent_ids)
+
+
+async def _hint(w: Work, changed: set[Pair]) -> None:
+    """Agents on the channel that gained or lost a stack ask for their target state now. The
+    agents are named: one that lost the stack is no longer found through it after the commit."""
+    for stack_id, agent_ids in _grouped(changed, by_stack=True).items():
+        await w.hint(hints.Hint(kind="stack_changed", ref=stack_id, agents=tuple(agent_ids)))
 
 
 async def _reassign(w: Work, gained: set[Pair]) -> None:

@@ -68,4 +68,11 @@ class Context:
             webhooks_due=self.webhooks_due,
             origin=self.instance_id,
             hinted=self.hub.hinted,
+            changed=self.hub.state_changed,
         )
+
+    def state_changed(self, agent_id: UUID | None) -> None:
+        """Another broker changed some agent's target state (None: any agent's, or news was
+        missed): trusted ETags go, and the agent's channel connection is re-checked."""
+        self.versions.changed(agent_id)
+        self.hub.state_changed(agent_id)

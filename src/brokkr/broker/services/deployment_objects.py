@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, events, manifests, paging
+from brokkr.broker.domain import access, errors, events, hints, manifests, paging
 from brokkr.broker.services import stacks
 from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import EVERYONE, Work
@@ -76,6 +76,7 @@ async def store(
         },
     )
     await w.state_changed(EVERYONE)
+    await w.hint(hints.Hint(kind="stack_changed", ref=stack_id))
     await w.emit(events.deployment_created(created))
     return created
 

@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, events, manifests, paging, updates
+from brokkr.broker.domain import access, errors, events, hints, manifests, paging, updates
 from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import EVERYONE, Work
 from brokkr.common import wire
@@ -46,6 +46,8 @@ async def retire(w: Work, stack: wire.Stack) -> wire.DeploymentObject:
     await db.target_state.owe_marker(tx, marker.id, recipients, now=now)
     # Every agent that might hold the stack re-reads; cheaper than one notice per recipient.
     await w.state_changed(EVERYONE)
+    # Those associated right now, named: after the commit the database no longer says.
+    await w.hint(hints.Hint(kind="stack_changed", ref=stack.id, agents=tuple(recipients)))
     await w.emit(events.stack_deleted(stack.id, deleted_at=now))
     await w.emit(
         events.deployment_deleted(marker.id, stack_id=stack.id, agent_id=None, deleted_at=now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors
+from brokkr.broker.domain import access, errors, hints
 from brokkr.broker.services import agents, assignments, stacks
 from brokkr.broker.services.context import Context
 from brokkr.common import wire
@@ -49,6 +49,11 @@ async def add_target(
             target = await db.targeting.add_target(w.tx, agent_id, new.stack_id)
         await w.audit("agent.target_added", "agent", agent_id, {"stack_id": str(new.stack_id)})
         await w.state_changed(agent_id)
+        await w.hint(
+            hints.Hint(
+                kind="target_changed", ref=target.id, agent_id=agent_id, stack_id=new.stack_id
+            )
+        )
     return target
 
 

@@ -113,11 +113,14 @@ class Work:
         forget_pak: Callable[[str], None],
         webhooks_due: asyncio.Event | None = None,
         hinted: Callable[[hints.Hint], None] | None = None,
+        changed: Callable[[UUID | None], None] | None = None,
     ) -> None:
         for pak_hash in self._revoked:
             forget_pak(pak_hash)
         for agent_id in [None] if None in self._changed else self._changed:
             versions.changed(agent_id)
+            if changed is not None:
+                changed(agent_id)
         if self._deliveries and webhooks_due is not None:
             webhooks_due.set()
         if hinted is not None:
@@ -136,12 +139,18 @@ async def unit_of_work(
     webhooks_due: asyncio.Event | None = None,
     origin: UUID | None = None,
     hinted: Callable[[hints.Hint], None] | None = None,
+    changed: Callable[[UUID | None], None] | None = None,
 ) -> AsyncIterator[Work]:
     """``origin``: this broker's instance id, announcing hints to the others (None: hints
-    stay in this process); ``hinted``: delivers hints to this broker's own connections."""
+    stay in this process); ``hinted``: delivers hints to this broker's own connections;
+    ``changed``: told, besides ``versions``, of each agent whose target state changed."""
     async with database.transaction() as tx:
         work = Work(tx, caller=caller, now=now, origin=origin)
         yield work
     work.after_commit(
-        versions=versions, forget_pak=forget_pak, webhooks_due=webhooks_due, hinted=hinted
+        versions=versions,
+        forget_pak=forget_pak,
+        webhooks_due=webhooks_due,
+        hinted=hinted,
+        changed=changed,
     )

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.domain import access, errors, events
+from brokkr.broker.domain import access, errors, events, hints
 from brokkr.broker.domain import work_orders as rules
 from brokkr.broker.services.context import Context
 from brokkr.broker.services.work import Work
@@ -39,6 +39,7 @@ async def create(
             "annotations": dict(new.annotations),
         }
         await w.audit("work_order.created", RESOURCE, order.id, details)
+        await w.hint(hints.Hint(kind="work_order", ref=order.id))
         await w.emit(
             events.Event(
                 event_type="workorder.created",

@@ -171,6 +171,12 @@ class Agents:
             "POST", f"/api/v1/agents/{agent_id}/events", wire.AgentEvent, json=body
         )
 
+    async def connections(self) -> wire.WsConnectionsResponse:
+        """Agents on this broker's channel and its live-stream subscribers (admins)."""
+        return await self._http.call(
+            "GET", "/api/v1/admin/ws/connections", wire.WsConnectionsResponse
+        )
+
 
 class BlockingAgents(Blocking[Agents]):
     list = blocking(Agents.list)
@@ -196,3 +202,4 @@ class BlockingAgents(Blocking[Agents]):
     target_state = blocking(Agents.target_state)
     events = blocking(Agents.events)
     report_event = blocking(Agents.report_event)
+    connections = blocking(Agents.connections)

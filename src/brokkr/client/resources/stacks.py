@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import AsyncIterator
+from datetime import datetime
 from uuid import UUID
 
 import msgspec
 
-from brokkr.client.blocking import Blocking, blocking
+from brokkr.client import streams
+from brokkr.client.blocking import Blocking, blocking, streaming
 from brokkr.client.http import Http, segment
 from brokkr.common import wire
 
@@ -116,6 +119,33 @@ class Stacks:
             "GET", f"/api/v1/stacks/{stack_id}/agents", builtins.list[wire.Agent]
         )
 
+    async def events(
+        self, stack_id: UUID, *, since: datetime | None = None, limit: int | None = None
+    ) -> wire.K8sEventHistoryResponse:
+        """The stack's recent Kubernetes events, newest first (the broker keeps hours only)."""
+        return await self._http.call(
+            "GET",
+            f"/api/v1/stacks/{stack_id}/events",
+            wire.K8sEventHistoryResponse,
+            params={"since": since, "limit": limit},
+        )
+
+    async def logs(
+        self, stack_id: UUID, *, since: datetime | None = None, limit: int | None = None
+    ) -> wire.PodLogHistoryResponse:
+        """The stack's recent pod log lines, newest first (the broker keeps hours only)."""
+        return await self._http.call(
+            "GET",
+            f"/api/v1/stacks/{stack_id}/logs",
+            wire.PodLogHistoryResponse,
+            params={"since": since, "limit": limit},
+        )
+
+    def live(self, stack_id: UUID) -> AsyncIterator[streams.LiveFrame]:
+        """The stack's new events, log lines and gaps as they arrive, until the broker ends the
+        stream (a deleted stack raises NotFound, a revoked PAK Unauthorized)."""
+        return streams.frames(self._http, f"/api/v1/stacks/{stack_id}/live")
+
 
 class BlockingStacks(Blocking[Stacks]):
     list = blocking(Stacks.list)
@@ -133,3 +163,6 @@ class BlockingStacks(Blocking[Stacks]):
     list_deployment_objects = blocking(Stacks.list_deployment_objects)
     deploy = blocking(Stacks.deploy)
     agents = blocking(Stacks.agents)
+    events = blocking(Stacks.events)
+    logs = blocking(Stacks.logs)
+    live = streaming(Stacks.live)
