@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -430,15 +430,7 @@ class KubeApiApp:
         )
         timestamps = req.params.get("timestamps") in ("1", "true")
         sent, position = 0, len(view.lines)
-        disconnected = asyncio.Event()
-
-        async def wait_for_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-
-        watcher = asyncio.ensure_future(wait_for_disconnect())
-        try:
+        async with _disconnection(receive) as disconnected:
             while not (disconnected.is_set() or self.stopping.is_set()):
                 chunk = text.encode(errors="surrogateescape")
                 if limit is not None:
@@ -455,10 +447,6 @@ class KubeApiApp:
                 position += len(lines)
                 text = render_log(lines, timestamps=timestamps)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
 
     # --- watch -----------------------------------------------------------------------------------
 
@@ -479,15 +467,7 @@ class KubeApiApp:
         await send(
             {"type": "http.response.start", "status": 200, "headers": _headers("application/json")}
         )
-        disconnected = asyncio.Event()
-
-        async def wait_for_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-
-        watcher = asyncio.ensure_future(wait_for_disconnect())
-        try:
+        async with _disconnection(receive) as disconnected:
             for obj in initial:
                 await _send_event(send, "ADDED", obj)
             deadline = time.monotonic() + timeout
@@ -498,10 +478,6 @@ class KubeApiApp:
                 position = await self._send_events(target, predicates, position, send)
                 await asyncio.sleep(0.02)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
 
     async def _send_events(
         self, target: Target, predicates: list[Predicate], position: int, send: Send
@@ -657,3 +633,22 @@ def _log_since(params: dict[str, str]) -> int | None:
     if seconds is None:
         return None
     return time.time_ns() - seconds * 1_000_000_000
+
+
+@contextlib.asynccontextmanager
+async def _disconnection(receive: Receive) -> AsyncIterator[asyncio.Event]:
+    """An event set once the client of a streaming response has gone."""
+    disconnected = asyncio.Event()
+
+    async def wait_for_disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        disconnected.set()
+
+    watcher = asyncio.ensure_future(wait_for_disconnect())
+    try:
+        yield disconnected
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

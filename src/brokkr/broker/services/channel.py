@@ -12,7 +12,6 @@ database by a second task, in batches. The read loop of a connection is ``agent_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -91,9 +90,11 @@ class Hub:
         self._check_all = False
         self._checks_due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._stopping = False
         self._tasks = [
             asyncio.create_task(self._deliver_hints(), name="channel-hints"),
             asyncio.create_task(self._check_standings(), name="channel-standings"),
@@ -103,11 +104,12 @@ class Hub:
         """Close every connection (1001) and stop the hub's tasks."""
         for connection in list(self._connections.values()):
             connection.downlink.close(GOING_AWAY, "broker shutting down")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Not cancelled: a task cancelled inside a SQLite read leaks its connection; each
+        # returns once its current delivery or check is done.
+        self._stopping = True
+        self._hints_due.set()
+        self._checks_due.set()
+        await asyncio.gather(*self._tasks)
         self._tasks = []
 
     # --- connections -----------------------------------------------------------------------
@@ -158,6 +160,8 @@ class Hub:
         while True:
             await self._checks_due.wait()
             self._checks_due.clear()
+            if self._stopping:
+                return
             if self._check_all:
                 agent_ids = list(self._connections)
             else:
@@ -212,7 +216,7 @@ class Hub:
         while True:
             await self._hints_due.wait()
             self._hints_due.clear()
-            while self._hints:
+            while self._hints and not self._stopping:
                 hint = next(iter(self._hints))
                 del self._hints[hint]
                 if not self._connections:
@@ -221,6 +225,8 @@ class Hub:
                     await self._deliver(hint)
                 except Exception:
                     log.exception("agent channel: delivering a %s hint failed", hint.kind)
+            if self._stopping:
+                return
 
     async def _deliver(self, hint: hints.Hint) -> None:
         if hint.kind == channel.TARGET_CHANGED:

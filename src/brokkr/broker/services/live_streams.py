@@ -162,10 +162,11 @@ class LiveStreams:
         for tail in tails:
             for subscriber in tail.subscribers:
                 subscriber.end(GOING_AWAY)
-            if tail.task is not None:
-                tail.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await tail.task
+            tail.subscribers.clear()
+            tail.wake.set()
+        # Not cancelled: a tail cancelled inside a SQLite read leaks its connection; each
+        # returns once its read is done.
+        await asyncio.gather(*(tail.task for tail in tails if tail.task is not None))
 
     def count(self) -> int:
         return sum(len(tail.subscribers) for tail in self._tails.values())
@@ -215,8 +216,7 @@ class LiveStreams:
         tail.subscribers.discard(subscriber)
         if not tail.subscribers:
             del self._tails[subscriber.stack_id]
-            if tail.task is not None:
-                tail.task.cancel()
+            tail.wake.set()  # the tail returns after its current read
 
     def _bound(self) -> Context:
         if self._ctx is None:
@@ -235,6 +235,8 @@ class LiveStreams:
                     await self._check(ctx, tail)
             except Exception:  # noqa: BLE001 - a database outage pauses the streams only
                 log.warning("live stream of stack %s: read failed", tail.stack_id, exc_info=True)
+            if not tail.subscribers:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(tail.wake.wait(), TICK_SECONDS)
 
