@@ -26,6 +26,7 @@ PUBLIC = [
     "AsyncBrokkrClient",
     "BadRequest",
     "BrokkrAPIError",
+    "BrokkrCertificateError",
     "BrokkrClient",
     "BrokkrConnectionError",
     "BrokkrError",

@@ -29,6 +29,7 @@ import contextlib
 import enum
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 import brokkr
 from brokkr.agent import backoff
 from brokkr.agent.settings import AgentSection
+from brokkr.client import tls
 from brokkr.common import wire
 from brokkr.common.wire import channel as frames
 
@@ -170,8 +172,11 @@ class Channel:
         open_timeout: float = OPEN_TIMEOUT,
         ping_interval: float = PING_INTERVAL,
         rand: Callable[[float, float], float] = random.uniform,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        # For wss:// only (websockets refuses a context for ws://); None trusts the system CAs.
+        self._ssl = ssl_context if url.startswith("wss://") else None
         self._pak = pak
         self.ack_timeout = ack_timeout
         self._first_delay = first_delay
@@ -199,11 +204,14 @@ class Channel:
 
     @classmethod
     def of(cls, config: AgentSection) -> Channel:
+        """The channel the settings describe; raises ``BrokkrError`` when the CA bundle cannot
+        be read."""
         return cls(
             url_of(config.broker_url, config.ws_url),
             config.pak,
             force_rest=config.ws_force_rest,
             ack_timeout=config.ws_ack_timeout,
+            ssl_context=tls.context(config.ca_bundle or True),
         )
 
     def observe(self, observer: Observer) -> None:
@@ -275,6 +283,7 @@ class Channel:
                 ping_timeout=PING_TIMEOUT,
                 close_timeout=CLOSE_TIMEOUT,
                 max_size=MAX_INBOUND_BYTES,
+                ssl=self._ssl,
             ) as socket:
                 self.failures = 0
                 self.rejections = 0

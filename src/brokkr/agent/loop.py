@@ -57,6 +57,7 @@ from brokkr.agent.work_queue import WorkQueue
 from brokkr.client import (
     AsyncBrokkrClient,
     BrokkrAPIError,
+    BrokkrCertificateError,
     BrokkrConnectionError,
     BrokkrError,
     Retry,
@@ -107,8 +108,13 @@ async def run_agent(
         health, metrics, host=probe_host or config.health_host, port=config.health_port
     )
     owned = client is None
-    broker = client or AsyncBrokkrClient(config.broker_url, config.pak, retry=Retry(attempts=1))
-    channel = channel or Channel.of(config)
+    try:
+        broker = client or AsyncBrokkrClient(
+            config.broker_url, config.pak, verify=config.ca_bundle or True, retry=Retry(attempts=1)
+        )
+        channel = channel or Channel.of(config)
+    except BrokkrError as exc:  # an unreadable BROKKR__AGENT__CA_BUNDLE
+        raise StartupError(str(exc)) from exc
     channel.observe(ChannelProbe(health, metrics))
     await probes.start()
     webhooks = (
@@ -330,7 +336,13 @@ class Runtime:
             except (BrokkrConnectionError, ServerError) as exc:
                 self.health.broker_failed(str(exc))
                 wait = self.backoff_delay(attempt)
-                log.warning("broker not reachable yet (%s); retrying in %.1f s", exc, wait)
+                # Still retried: the CA or the certificate may be fixed while the agent waits.
+                hint = (
+                    " (set BROKKR__AGENT__CA_BUNDLE to the CA that signed it)"
+                    if isinstance(exc, BrokkrCertificateError)
+                    else ""
+                )
+                log.warning("broker not reachable yet (%s%s); retrying in %.1f s", exc, hint, wait)
                 if await self.sleep(wait):
                     return False
                 continue

@@ -44,6 +44,9 @@ Seconds = Annotated[float, msgspec.Meta(gt=0)]
 class AgentSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     # Broker root URL, without /api/v1.
     broker_url: str = "http://localhost:3000"
+    # CA bundle (PEM file) trusted for an https:// broker's certificate, by REST and the channel
+    # alike (a broker serving a private CA's certificate); None trusts the system's CAs.
+    ca_bundle: str | None = None
     # Empty means "not configured": load() refuses to start and names the variable.
     pak: str = ""
     agent_name: str = ""

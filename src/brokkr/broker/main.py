@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
@@ -41,10 +43,15 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     config_file: Path | None = None,
+    tls: TlsFiles | None = None,
 ) -> None:
     """Run the broker until SIGTERM/SIGINT; SIGHUP reloads ``config_file`` and the environment.
-    Raises ``StartupError`` when the database cannot be opened and migrated."""
+    ``tls`` (else ``broker.tls_cert_file``/``tls_key_file``) serves HTTPS and WSS. Raises
+    ``StartupError`` when the TLS files or the database cannot be used."""
     brokkr_logging.configure(level=settings.log.level, as_json=settings.log.format == "json")
+    tls = tls or TlsFiles.of(settings)
+    if tls is not None:
+        tls.check()
     # Opened once before the server starts, so a wrong URL or a missing database is one line
     # naming the cause, not the server's traceback of a failed lifespan.
     upgrade_database(settings)
@@ -69,6 +76,8 @@ def serve(
         ws_max_size=settings.limits.ws_max_message_bytes,
         ws_ping_interval=WS_PING_SECONDS,
         ws_ping_timeout=WS_PING_SECONDS,
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
     )
     log.info(
         "broker starting",
@@ -77,6 +86,7 @@ def serve(
                 "host": config.host,
                 "port": config.port,
                 "database": _database_kind(settings),
+                "tls": tls is not None,
             }
         },
     )
@@ -84,6 +94,41 @@ def serve(
     # exit (status 0), not death by signal.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.Server(config).run()
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The PEM certificate (chain) and private key the broker serves HTTPS and WSS with."""
+
+    cert: str
+    key: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> TlsFiles | None:
+        """The configured pair, or None for plain HTTP (the settings ensure both or neither)."""
+        section = settings.broker
+        if not section.tls_cert_file.strip():
+            return None
+        return cls(cert=section.tls_cert_file.strip(), key=section.tls_key_file.strip())
+
+    def check(self) -> None:
+        """Load the pair once before serving, so an unreadable file, a key that does not match
+        the certificate or a file that is not PEM is one line naming the files, not a
+        traceback from the server's start."""
+        for what, path in (("certificate", self.cert), ("private key", self.key)):
+            try:
+                Path(path).read_bytes()
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot read the TLS {what} file {path}: {exc.strerror or exc}"
+                ) from exc
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(self.cert, self.key)
+        except ssl.SSLError as exc:
+            raise StartupError(
+                f"cannot use the TLS certificate {self.cert} with the key {self.key} (both PEM, "
+                f"the key matching the certificate): {exc.reason or exc}"
+            ) from exc
 
 
 def _database_kind(settings: Settings) -> str:

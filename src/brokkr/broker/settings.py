@@ -50,6 +50,10 @@ class DatabaseSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
 class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     host: str = "0.0.0.0"  # noqa: S104 - the reference listens on all interfaces
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 3000
+    # Native TLS (HTTPS and WSS on the same port) for brokers without a TLS-terminating ingress:
+    # PEM certificate (chain) and private key files, both or neither; read once at start.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     # Seeds the admin identity on first start only (D5); never logged.
     admin_pak: str = ""
     admin_pak_hash: str = ""
@@ -95,6 +99,10 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     telemetry_flush_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.25
 
     def __post_init__(self) -> None:
+        if bool(self.tls_cert_file.strip()) != bool(self.tls_key_file.strip()):
+            raise ValueError(
+                "set both broker.tls_cert_file and broker.tls_key_file (native TLS), or neither"
+            )
         if self.admin_pak and self.admin_pak_hash:
             raise ValueError("set broker.admin_pak or broker.admin_pak_hash, not both")
         if self.admin_pak and not paks.is_well_formed(self.admin_pak):
@@ -264,6 +272,8 @@ RESTART_REQUIRED = (
     "database",
     "broker.host",
     "broker.port",
+    "broker.tls_cert_file",
+    "broker.tls_key_file",
     "broker.admin_pak",
     "broker.admin_pak_hash",
     "broker.webhook_encryption_key",

@@ -41,8 +41,9 @@ app = typer.Typer(
         "Brokkr: distribute Kubernetes objects across many clusters.\n\n"
         "Connect with `brokkr login --url URL --pak PAK` (or BROKKR_URL / BROKKR_PAK), then e.g. "
         "`brokkr stacks list` or `brokkr deploy web -f k8s/ --wait`.\n\n"
-        "--profile, --url and --pak go before the command (`brokkr --profile prod stacks list`); "
-        "BROKKR_PROFILE chooses the profile when --profile is not given."
+        "--profile, --url, --pak and --ca-bundle go before the command "
+        "(`brokkr --profile prod stacks list`); BROKKR_PROFILE chooses the profile when "
+        "--profile is not given."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -94,21 +95,42 @@ def connection(
         None, "--url", help="Broker URL (overrides profile and BROKKR_URL)."
     ),
     pak: str | None = typer.Option(None, "--pak", help="PAK (overrides profile and BROKKR_PAK)."),
+    ca_bundle: Path | None = typer.Option(
+        None,
+        "--ca-bundle",
+        exists=True,
+        dir_okay=False,
+        help="CA bundle (PEM) to trust for the broker's TLS certificate, e.g. a private CA "
+        "(overrides the profile's and BROKKR_CA_BUNDLE; default: the system's CAs).",
+    ),
     timeout: float = typer.Option(30.0, "--timeout-seconds", min=1, help="Per-request timeout."),
 ) -> None:
     """Brokkr: distribute Kubernetes objects across many clusters."""
-    ctx.obj = session.Options(profile=profile, url=url, pak=pak, timeout=timeout)
+    ctx.obj = session.Options(
+        profile=profile,
+        url=url,
+        pak=pak,
+        ca_bundle=str(ca_bundle.resolve()) if ca_bundle else None,
+        timeout=timeout,
+    )
 
 
 @app.command()
 def login(
+    ctx: typer.Context,
     url: str = typer.Option(..., "--url", help="Broker URL, e.g. https://brokkr.example.com"),
     pak: str = typer.Option(..., "--pak", help="Your PAK (admin, generator or agent)."),
     profile: str = typer.Option(
         profiles.DEFAULT_PROFILE, "--profile", "-p", help="Profile name to save."
     ),
     ca_cert: Path | None = typer.Option(
-        None, "--ca-cert", exists=True, help="CA bundle for the broker."
+        None,
+        "--ca-cert",
+        "--ca-bundle",
+        exists=True,
+        dir_okay=False,
+        help="CA bundle (PEM) for the broker's certificate, saved in the profile "
+        "(default: the global --ca-bundle or BROKKR_CA_BUNDLE, else the system's CAs).",
     ),
     insecure: bool = typer.Option(
         False, "--insecure", help="Skip TLS verification (testing only)."
@@ -118,9 +140,10 @@ def login(
 
     Example: brokkr login --url https://brokkr.example.com --pak "$BROKKR_PAK" --profile prod
     """
-    saved = profiles.Profile(
-        url=url, pak=pak, ca_cert=str(ca_cert.resolve()) if ca_cert else None, insecure=insecure
-    )
+    given = str(ca_cert.resolve()) if ca_cert else session.options(ctx).ca_bundle
+    given = given or os.environ.get(profiles.CA_BUNDLE_ENV)
+    given = str(Path(given).resolve()) if given else None
+    saved = profiles.Profile(url=url, pak=pak, ca_cert=given, insecure=insecure)
     verify: bool | str = False if insecure else (saved.ca_cert or True)
     with session.guarded(), BrokkrClient(url, pak, verify=verify) as brokkr:
         identity = brokkr.auth.whoami()
@@ -165,19 +188,49 @@ def _settings(config: Path | None) -> Settings:
 def serve(
     host: str | None = typer.Option(None, help="Address to bind (default broker.host, 0.0.0.0)."),
     port: int | None = typer.Option(None, help="Port to listen on (default broker.port, 3000)."),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        dir_okay=False,
+        help="PEM certificate (chain) to serve HTTPS and WSS with; needs --tls-key "
+        "(default broker.tls_cert_file).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None,
+        "--tls-key",
+        dir_okay=False,
+        help="PEM private key of --tls-cert (default broker.tls_key_file).",
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Start the broker.
 
     With no configuration it stores everything in SQLite under ./.brokkr and, on first start,
     prints a generated admin PAK once (also saved to ./.brokkr/admin.pak, mode 0600).
+    Without a TLS-terminating ingress in front, serve HTTPS with `--tls-cert tls/broker.crt
+    --tls-key tls/broker.key`; clients then trust the CA that signed it (brokkr --ca-bundle,
+    BROKKR__AGENT__CA_BUNDLE).
 
     Example: BROKKR__DATABASE__URL=postgresql://brokkr@db/brokkr brokkr serve --port 3000
     """
     from brokkr.broker import main
 
+    settings = _settings(config)
+    tls = main.TlsFiles.of(settings)
+    if tls_cert or tls_key:
+        # A flag overrides its own setting; the pair must still be complete.
+        cert = str(tls_cert) if tls_cert else (tls.cert if tls else "")
+        key = str(tls_key) if tls_key else (tls.key if tls else "")
+        if not (cert and key):
+            typer.secho(
+                "configuration error: give both --tls-cert and --tls-key, or neither",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(code=2)
+        tls = main.TlsFiles(cert=cert, key=key)
     with _startup_errors():
-        main.serve(_settings(config), host=host, port=port)
+        main.serve(settings, host=host, port=port, config_file=config, tls=tls)
 
 
 @db_app.command("upgrade")
@@ -242,6 +295,7 @@ def agent_run() -> None:
     BROKKR__AGENT__AGENT_NAME *            its name on the broker
     BROKKR__AGENT__CLUSTER_NAME *          its cluster name on the broker
     BROKKR__AGENT__BROKER_URL              http://localhost:3000
+    BROKKR__AGENT__CA_BUNDLE               CA (PEM) of an https broker; else system CAs
     BROKKR__AGENT__KUBECONFIG_PATH         else $KUBECONFIG, else in-cluster
     BROKKR__AGENT__POLLING_INTERVAL        poll every 10 s
     BROKKR__AGENT__RECONCILE_INTERVAL      re-apply (drift) every 300 s

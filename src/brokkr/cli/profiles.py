@@ -1,7 +1,8 @@
 """Named connection profiles (URL, PAK, TLS options) in a TOML file readable by its owner only.
 
 Location: ``$BROKKR_CONFIG_DIR/profiles.toml``, else ``$XDG_CONFIG_HOME/brokkr/profiles.toml``,
-else ``~/.config/brokkr/profiles.toml``. ``BROKKR_URL`` and ``BROKKR_PAK`` override the profile.
+else ``~/.config/brokkr/profiles.toml``. ``BROKKR_URL``, ``BROKKR_PAK`` and ``BROKKR_CA_BUNDLE``
+override the profile.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import msgspec
 
 DEFAULT_PROFILE = "default"
+# A CA bundle (PEM) trusted for the broker's certificate, over the profile's ``ca_cert``.
+CA_BUNDLE_ENV = "BROKKR_CA_BUNDLE"
 
 
 class Profile(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -70,9 +73,16 @@ def save(path: Path, name: str, profile: Profile) -> None:
 
 
 def resolve(
-    environ: Mapping[str, str], *, name: str | None, url: str | None, pak: str | None
+    environ: Mapping[str, str],
+    *,
+    name: str | None,
+    url: str | None,
+    pak: str | None,
+    ca_bundle: str | None = None,
 ) -> Profile:
-    """Command-line options > ``BROKKR_URL``/``BROKKR_PAK`` > the named (or default) profile."""
+    """Command-line options > ``BROKKR_URL``/``BROKKR_PAK``/``BROKKR_CA_BUNDLE`` > the named
+    (or default) profile. A CA bundle given by option or environment turns verification on
+    even for a profile saved with ``--insecure``."""
     chosen = name or environ.get("BROKKR_PROFILE") or DEFAULT_PROFILE
     stored = load_all(config_path(environ)).get(chosen)
     if name and stored is None:
@@ -86,9 +96,10 @@ def resolve(
             "or set BROKKR_URL and BROKKR_PAK"
         )
     final_pak = pak or environ.get("BROKKR_PAK") or (stored.pak if stored else None)
+    given_ca = ca_bundle or environ.get(CA_BUNDLE_ENV)
     return Profile(
         url=final_url,
         pak=final_pak,
-        ca_cert=stored.ca_cert if stored else None,
-        insecure=stored.insecure if stored else False,
+        ca_cert=given_ca or (stored.ca_cert if stored else None),
+        insecure=False if given_ca else (stored.insecure if stored else False),
     )

@@ -12,13 +12,14 @@ import msgspec
 import typer
 
 from brokkr.cli import output, profiles
-from brokkr.client import BrokkrAPIError, BrokkrClient, BrokkrError
+from brokkr.client import BrokkrAPIError, BrokkrCertificateError, BrokkrClient, BrokkrError
 
 
 class Options(msgspec.Struct, kw_only=True):
     profile: str | None = None
     url: str | None = None
     pak: str | None = None
+    ca_bundle: str | None = None
     timeout: float = 30.0
 
 
@@ -32,12 +33,19 @@ def client(ctx: typer.Context) -> Iterator[BrokkrClient]:
     """A client for this command; any Brokkr error ends the command with exit code 1."""
     chosen = options(ctx)
     try:
-        profile = profiles.resolve(os.environ, name=chosen.profile, url=chosen.url, pak=chosen.pak)
+        profile = profiles.resolve(
+            os.environ,
+            name=chosen.profile,
+            url=chosen.url,
+            pak=chosen.pak,
+            ca_bundle=chosen.ca_bundle,
+        )
     except profiles.ProfileError as exc:
         output.error(str(exc))
         raise typer.Exit(2) from exc
     verify: bool | str = False if profile.insecure else (profile.ca_cert or True)
-    brokkr = BrokkrClient(profile.url, profile.pak, timeout=chosen.timeout, verify=verify)
+    with guarded():  # an unreadable CA bundle is reported like any client error
+        brokkr = BrokkrClient(profile.url, profile.pak, timeout=chosen.timeout, verify=verify)
     try:
         with guarded():
             yield brokkr
@@ -53,6 +61,13 @@ def guarded() -> Iterator[None]:
         output.error(f"{exc.message} ({exc.status} {exc.code})")
         for line in detail_lines(exc.details):
             output.error_detail(line)
+        raise typer.Exit(1) from exc
+    except BrokkrCertificateError as exc:
+        output.error(str(exc))
+        output.error_detail(
+            "trust the CA that signed the broker's certificate: --ca-bundle FILE (before the "
+            "command), BROKKR_CA_BUNDLE, or `brokkr login --ca-cert FILE`"
+        )
         raise typer.Exit(1) from exc
     except BrokkrError as exc:
         output.error(str(exc))

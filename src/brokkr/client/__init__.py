@@ -7,6 +7,7 @@ from brokkr.client.client import AsyncBrokkrClient, BrokkrClient
 from brokkr.client.errors import (
     BadRequest,
     BrokkrAPIError,
+    BrokkrCertificateError,
     BrokkrConnectionError,
     BrokkrError,
     BrokkrTimeout,
@@ -24,6 +25,7 @@ __all__ = [
     "AsyncBrokkrClient",
     "BadRequest",
     "BrokkrAPIError",
+    "BrokkrCertificateError",
     "BrokkrClient",
     "BrokkrConnectionError",
     "BrokkrError",

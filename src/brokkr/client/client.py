@@ -16,6 +16,7 @@ from typing import TypedDict, Unpack
 
 import httpx
 
+from brokkr.client import tls
 from brokkr.client.blocking import run
 from brokkr.client.http import Http, Retry
 from brokkr.client.resources.agent_events import AgentEvents, BlockingAgentEvents
@@ -38,8 +39,8 @@ class ClientOptions(TypedDict, total=False):
     """The keyword options of ``AsyncBrokkrClient``, also taken by ``BrokkrClient``."""
 
     timeout: float
-    verify: bool | str
-    cert: str | tuple[str, str] | None
+    verify: tls.Verify
+    cert: tls.Cert
     retry: Retry | None
     transport: httpx.AsyncBaseTransport | None
 
@@ -47,8 +48,12 @@ class ClientOptions(TypedDict, total=False):
 class AsyncBrokkrClient:
     """Talks to one broker with one PAK.
 
-    ``verify`` is True (system CAs), False, or a CA bundle path; ``cert`` a client certificate
-    (path, or (cert, key) paths). ``transport`` replaces the network (tests pass an ASGI app).
+    ``verify`` decides which server certificates are trusted, for REST calls and live streams
+    alike: True (the system's CAs), a CA bundle path (PEM file, or a directory of hashed
+    certificates: a broker whose certificate a private CA signed), an ``ssl.SSLContext``, or
+    False (no verification, testing only). A certificate that fails raises
+    ``BrokkrCertificateError`` at once. ``cert`` is a client certificate (path, or (cert, key)
+    paths). ``transport`` replaces the network (tests pass an ASGI app).
     """
 
     def __init__(
@@ -57,8 +62,8 @@ class AsyncBrokkrClient:
         pak: str | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
+        verify: tls.Verify = True,
+        cert: tls.Cert = None,
         retry: Retry | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

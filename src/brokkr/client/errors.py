@@ -2,7 +2,8 @@
 
 BrokkrError
 ├── BrokkrConnectionError     the broker could not be reached (after retries)
-│   └── BrokkrTimeout
+│   ├── BrokkrTimeout
+│   └── BrokkrCertificateError  its TLS certificate was not trusted (never retried)
 └── BrokkrAPIError            the broker answered with an error (D2 body: code, message, details)
     ├── BadRequest (400)      ├── NotFound (404)      ├── ValidationFailed (422)
     ├── Unauthorized (401)    ├── Conflict (409)      └── ServerError (5xx)
@@ -29,6 +30,11 @@ class BrokkrConnectionError(BrokkrError):
 
 class BrokkrTimeout(BrokkrConnectionError):
     pass
+
+
+class BrokkrCertificateError(BrokkrConnectionError):
+    """The broker's TLS certificate failed verification: not signed by a trusted CA (give its
+    CA bundle with ``verify=``), expired, or issued for another host name."""
 
 
 class BrokkrAPIError(BrokkrError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -13,7 +15,7 @@ import httpx
 import msgspec
 
 import brokkr
-from brokkr.client import errors
+from brokkr.client import errors, tls
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -47,8 +49,8 @@ class Http:
         pak: str | None,
         *,
         timeout: float,
-        verify: bool | str,
-        cert: str | tuple[str, str] | None,
+        verify: tls.Verify,
+        cert: tls.Cert,
         retry: Retry,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
@@ -60,16 +62,21 @@ class Http:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
         self.timeout = timeout
-        self.verify = verify
-        self.cert = cert
+        self._verify, self._cert = verify, cert
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=timeout,
-            verify=verify,
-            cert=cert,
+            # Built now (even for http:// URLs), so an unreadable CA bundle is reported when the
+            # client is made rather than at first use; a transport replaces the network (tests).
+            verify=self.ssl if transport is None else True,
             transport=transport,
         )
+
+    @functools.cached_property
+    def ssl(self) -> ssl.SSLContext:
+        """The one TLS context of REST calls and WebSocket streams alike (~40 ms to build)."""
+        return tls.context(self._verify, self._cert)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -103,6 +110,7 @@ class Http:
                 if not self._may_retry(method, attempt, refused=connecting):
                     raise errors.BrokkrTimeout(f"{method} {path}: timed out") from exc
             except httpx.TransportError as exc:
+                _refuse_untrusted(method, path, exc)
                 refused = isinstance(exc, httpx.ConnectError)
                 if not self._may_retry(method, attempt, refused=refused):
                     raise errors.BrokkrConnectionError(
@@ -153,6 +161,17 @@ class Http:
     ) -> list[T]:
         """Every item of a GET list, page after page."""
         return [item async for page in self.pages(path, result, params=params) for item in page]
+
+
+def _refuse_untrusted(method: str, path: str, exc: httpx.TransportError) -> None:
+    """Raise ``BrokkrCertificateError`` when ``exc`` is a failed certificate verification: an
+    untrusted certificate stays untrusted, so retrying would only delay the answer."""
+    problem = tls.certificate_problem(exc)
+    if problem is not None:
+        raise errors.BrokkrCertificateError(
+            f"{method} {path}: the broker's TLS certificate was not accepted: "
+            f"{tls.describe(problem)}"
+        ) from exc
 
 
 def _query_value(value: Any) -> str:

@@ -11,7 +11,7 @@ import msgspec
 from websockets import exceptions as ws_errors
 from websockets.asyncio.client import ClientConnection, connect
 
-from brokkr.client import errors
+from brokkr.client import errors, tls
 from brokkr.client.http import Http
 from brokkr.common import wire
 from brokkr.common.wire import channel
@@ -29,22 +29,6 @@ STACK_DELETED = 4404
 ACCESS_REVOKED = 4403
 
 
-def _ssl_context(http: Http) -> ssl.SSLContext | None:
-    if not http.base_url.startswith("https://"):
-        return None
-    context = ssl.create_default_context(
-        cafile=http.verify if isinstance(http.verify, str) else None
-    )
-    if http.verify is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if isinstance(http.cert, str):
-        context.load_cert_chain(http.cert)
-    elif http.cert is not None:
-        context.load_cert_chain(*http.cert)
-    return context
-
-
 def _ws_url(http: Http, path: str) -> str:
     scheme, rest = http.base_url.split("://", 1)
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
@@ -57,7 +41,7 @@ async def _open(http: Http, path: str) -> ClientConnection:
             _ws_url(http, path),
             additional_headers=headers,
             user_agent_header=http.headers.get("User-Agent"),
-            ssl=_ssl_context(http),
+            ssl=http.ssl if http.base_url.startswith("https://") else None,
             open_timeout=http.timeout,
             max_size=MAX_FRAME_BYTES,
         )
@@ -68,6 +52,10 @@ async def _open(http: Http, path: str) -> ClientConnection:
         ) from exc
     except TimeoutError as exc:
         raise errors.BrokkrTimeout(f"GET {path}: timed out") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise errors.BrokkrCertificateError(
+            f"GET {path}: the broker's TLS certificate was not accepted: {tls.describe(exc)}"
+        ) from exc
     except (OSError, ws_errors.InvalidHandshake, ws_errors.InvalidURI) as exc:
         raise errors.BrokkrConnectionError(f"GET {path}: cannot reach the broker: {exc}") from exc
 

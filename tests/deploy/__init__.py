@@ -1,0 +1,1 @@
+"""What ships: container images (Dockerfile lint, the wheel they install) and deployment files."""
