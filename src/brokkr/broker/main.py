@@ -17,7 +17,7 @@ from litestar import Litestar
 
 from brokkr.broker import db, migrations, protocol, services
 from brokkr.broker.app import create_asgi
-from brokkr.broker.domain import errors
+from brokkr.broker.domain import errors, paks
 from brokkr.broker.services.context import Context
 from brokkr.broker.settings import LiveSettings, Settings, Source
 from brokkr.common import logging as brokkr_logging
@@ -201,6 +201,13 @@ def check_webhook_key(settings: Settings) -> None:
         await services.webhook_key.load(ctx, settings)
 
     _run(settings, check)
+
+
+def new_admin_pak() -> tuple[str, str]:
+    """A fresh well-formed PAK and the SHA-256 the broker stores for it (nothing is written):
+    seeds ``broker.admin_pak_hash`` so the plaintext never reaches the broker's host."""
+    key = paks.generate()
+    return key.plaintext, paks.hash_key(key.plaintext)
 
 
 def rotate_admin_pak(settings: Settings) -> str:

@@ -273,6 +273,39 @@ class RotatedAdminPak(msgspec.Struct, kw_only=True, frozen=True):
     pak: str
 
 
+@admin_app.command("new-pak")
+def admin_new_pak(
+    output_format: output.Format = output.OutputOption,
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print the PAK, then its SHA-256, one per line."
+    ),
+) -> None:
+    """Make a new admin PAK and its SHA-256, touching no database.
+
+    Seed a new broker with the hash (BROKKR__BROKER__ADMIN_PAK_HASH) and keep the PAK in a
+    secret manager: the plaintext never reaches the broker's host. It is used on the
+    database's first start only; an existing broker's admin PAK changes with rotate-pak.
+
+    Example: brokkr admin new-pak -q > admin-pak.txt
+    """
+    from brokkr.broker import main
+
+    pak, pak_hash = main.new_admin_pak()
+    if quiet:
+        typer.echo(pak)
+        typer.echo(pak_hash)
+    elif output_format is output.Format.TABLE:
+        typer.echo(f"PAK (shown once): {pak}")
+        typer.echo(f"SHA-256 (broker.admin_pak_hash): {pak_hash}")
+    else:
+        output.show(NewAdminPak(pak=pak, pak_hash=pak_hash), columns=(), output=output_format)
+
+
+class NewAdminPak(msgspec.Struct, kw_only=True, frozen=True):
+    pak: str
+    pak_hash: str
+
+
 @contextmanager
 def _startup_errors() -> Iterator[None]:
     from brokkr.broker import main
