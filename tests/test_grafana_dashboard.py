@@ -66,6 +66,13 @@ async def exported(tmp_path: Path) -> AsyncIterator[dict[str, set[str]]]:
             assert (await client.get("/api/v1/agents", headers=admin)).status_code == 200
             assert (await client.get("/api/v1/agents")).status_code == 401
             await app.state.runtime.gauges.run_once()
+            # The agent channel needs a real server (tests/broker/channel): its labelled series
+            # are observed here as the channel and the telemetry writer observe them.
+            metrics = app.state.metrics
+            metrics.ws_message("in", "heartbeat")
+            metrics.ws_dropped("not_json")
+            metrics.telemetry_dropped("agent_pod_logs", 1)
+            metrics.telemetry_evicted("agent_pod_logs", 1)
             text = (await client.get("/metrics")).text
     finally:
         await app.state.runtime.stop()
@@ -87,7 +94,7 @@ async def test_every_queried_metric_is_exported(exported: dict[str, set[str]]) -
     assert used, "no metric names found in the dashboard"
     assert used <= set(exported), sorted(used - set(exported))
     # Panels for every area the broker reports on.
-    for area in ("http_requests", "database_pool", "webhook_deliveries", "work_orders"):
+    for area in ("http_requests", "database_pool", "webhook_deliveries", "work_orders", "ws_"):
         assert any(area in name for name in used), area
     for name in ("brokkr_webhook_outbox_depth", "brokkr_active_agents"):
         assert name in used
