@@ -63,16 +63,16 @@ class Context:
             self.database,
             caller=caller,
             now=self.now(),
-            versions=self.versions,
+            changed=self.state_changed,
             forget_pak=self.forget_pak,
             webhooks_due=self.webhooks_due,
             origin=self.instance_id,
             hinted=self.hub.hinted,
-            changed=self.hub.state_changed,
         )
 
     def state_changed(self, agent_id: UUID | None) -> None:
-        """Another broker changed some agent's target state (None: any agent's, or news was
-        missed): trusted ETags go, and the agent's channel connection is re-checked."""
+        """Some agent's target state changed, here after a commit or on another broker (None:
+        any agent's, or news was missed): trusted ETags go, and the agent's channel connection
+        is re-checked."""
         self.versions.changed(agent_id)
         self.hub.state_changed(agent_id)

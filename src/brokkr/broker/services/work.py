@@ -17,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 from brokkr.broker import db
-from brokkr.broker.caches.state_versions import StateVersions
 from brokkr.broker.domain import access, events, hints
 from brokkr.broker.domain import audit as trail
 
@@ -109,18 +108,15 @@ class Work:
     def after_commit(
         self,
         *,
-        versions: StateVersions,
+        changed: Callable[[UUID | None], None],
         forget_pak: Callable[[str], None],
         webhooks_due: asyncio.Event | None = None,
         hinted: Callable[[hints.Hint], None] | None = None,
-        changed: Callable[[UUID | None], None] | None = None,
     ) -> None:
         for pak_hash in self._revoked:
             forget_pak(pak_hash)
         for agent_id in [None] if None in self._changed else self._changed:
-            versions.changed(agent_id)
-            if changed is not None:
-                changed(agent_id)
+            changed(agent_id)
         if self._deliveries and webhooks_due is not None:
             webhooks_due.set()
         if hinted is not None:
@@ -134,23 +130,19 @@ async def unit_of_work(
     *,
     caller: access.Caller | None,
     now: datetime,
-    versions: StateVersions,
+    changed: Callable[[UUID | None], None],
     forget_pak: Callable[[str], None],
     webhooks_due: asyncio.Event | None = None,
     origin: UUID | None = None,
     hinted: Callable[[hints.Hint], None] | None = None,
-    changed: Callable[[UUID | None], None] | None = None,
 ) -> AsyncIterator[Work]:
-    """``origin``: this broker's instance id, announcing hints to the others (None: hints
-    stay in this process); ``hinted``: delivers hints to this broker's own connections;
-    ``changed``: told, besides ``versions``, of each agent whose target state changed."""
+    """``changed``: what this process forgets of each agent whose target state changed (its
+    trusted ETag, its channel's standing), the same as when another broker changed it;
+    ``origin``: this broker's instance id, announcing hints to the others (None: hints stay in
+    this process); ``hinted``: delivers hints to this broker's own connections."""
     async with database.transaction() as tx:
         work = Work(tx, caller=caller, now=now, origin=origin)
         yield work
     work.after_commit(
-        versions=versions,
-        forget_pak=forget_pak,
-        webhooks_due=webhooks_due,
-        hinted=hinted,
-        changed=changed,
+        changed=changed, forget_pak=forget_pak, webhooks_due=webhooks_due, hinted=hinted
     )
