@@ -1,12 +1,13 @@
 """Shared pieces of the benchmarks: a throwaway PostgreSQL database, ``brokkr serve`` and the bare
 Litestar+asyncpg "ceiling" server as subprocesses, and a deliberately minimal keep-alive HTTP/1.1
-load generator. Not a benchmark itself; ``python bench/_harness.py --serve-ceiling PORT DSN`` is
-how the ceiling subprocess is started.
+load generator. Not a benchmark itself; ``python bench/_harness.py --serve-ceiling PORT DSN
+[WORKERS POOL_SIZE]`` is how the ceiling subprocess is started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import random
 import secrets
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,8 +77,9 @@ async def _no_reset(_: asyncpg.Connection) -> None:
 
 @asynccontextmanager
 async def ceiling_pool(app: Litestar) -> AsyncIterator[None]:
+    size = app.state.pool_size
     app.state.pool = await asyncpg.create_pool(
-        app.state.dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_no_reset
+        app.state.dsn, min_size=size, max_size=size, reset=_no_reset
     )
     try:
         yield
@@ -85,10 +87,10 @@ async def ceiling_pool(app: Litestar) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
-def serve_ceiling(port: int, dsn: str) -> None:
-    state = State({"dsn": dsn})
+def _ceiling_config(port: int, dsn: str, pool_size: int) -> uvicorn.Config:
+    state = State({"dsn": dsn, "pool_size": pool_size})
     app = Litestar([ceiling_get_agent], lifespan=[ceiling_pool], state=state, logging_config=None)
-    uvicorn.run(
+    return uvicorn.Config(
         app,
         host=HOST,
         port=port,
@@ -98,6 +100,41 @@ def serve_ceiling(port: int, dsn: str) -> None:
         access_log=False,
         server_header=False,
     )
+
+
+def serve_ceiling(port: int, dsn: str, workers: int = 1, pool_size: int = POOL_SIZE) -> None:
+    """Serve until SIGTERM. ``workers`` > 1 is served the way ``brokkr serve --workers N`` is:
+    this process binds the socket once and N spawned processes, each with its own pool, accept
+    on it (uvicorn's own ``workers`` would add its reloader-style supervisor and an import
+    string, and differ from the broker in what it costs)."""
+    config = _ceiling_config(port, dsn, pool_size)
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return
+    sock = config.bind_socket()
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_ceiling_worker, args=(port, dsn, pool_size, sock))
+        for _ in range(workers)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    for child in children:
+        child.join()
+    sock.close()
+
+
+def _ceiling_worker(port: int, dsn: str, pool_size: int, sock: socket.socket) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    uvicorn.Server(_ceiling_config(port, dsn, pool_size)).run(sockets=[sock])
 
 
 # --- a deliberately minimal HTTP/1.1 client ------------------------------------------------
@@ -287,7 +324,17 @@ def cancel_on_sigterm() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
-def start_broker(port: int, dsn: str, data_dir: str, admin_pak: str) -> subprocess.Popen[bytes]:
+def start_broker(
+    port: int,
+    dsn: str,
+    data_dir: str,
+    admin_pak: str,
+    workers: int = 1,
+    settings: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``brokkr serve --workers N``: one process by default (the default of ``brokkr serve``
+    on PostgreSQL is one per core), so a bench's figures and its ``pid`` are one process's.
+    ``settings``: more ``BROKKR_*`` environment variables."""
     # Inherited BROKKR_* settings would make the run depend on the caller's shell.
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROKKR")}
     env |= {
@@ -296,8 +343,10 @@ def start_broker(port: int, dsn: str, data_dir: str, admin_pak: str) -> subproce
         "BROKKR__BROKER__ADMIN_PAK": admin_pak,
         "BROKKR__LOG__LEVEL": "warning",
     }
+    env |= settings or {}
     brokkr = Path(sys.executable).parent / "brokkr"
-    return subprocess.Popen([str(brokkr), "serve", "--host", HOST, "--port", str(port)], env=env)
+    command = [str(brokkr), "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen(command, env=env)
 
 
 @dataclass(frozen=True)
@@ -328,11 +377,14 @@ async def running_broker(database_url: str, *, name: str) -> AsyncIterator[Runni
             stop_process(proc)
 
 
-def start_ceiling(port: int, dsn: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, "--serve-ceiling", str(port), dsn])
+def start_ceiling(
+    port: int, dsn: str, workers: int = 1, pool_size: int = POOL_SIZE
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, __file__, "--serve-ceiling", str(port), dsn]
+    return subprocess.Popen([*command, str(workers), str(pool_size)])
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] != "--serve-ceiling":
-        sys.exit("usage: _harness.py --serve-ceiling PORT DSN")
-    serve_ceiling(int(sys.argv[2]), sys.argv[3])
+    if len(sys.argv) not in (4, 6) or sys.argv[1] != "--serve-ceiling":
+        sys.exit("usage: _harness.py --serve-ceiling PORT DSN [WORKERS POOL_SIZE]")
+    serve_ceiling(int(sys.argv[2]), sys.argv[3], *(int(arg) for arg in sys.argv[4:]))

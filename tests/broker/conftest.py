@@ -84,6 +84,7 @@ class Broker:
                 tables.auth_revocations,
                 tables.state_changes,
                 tables.event_outbox,
+                tables.job_schedule,
             ):
                 await tx.execute(table.delete())
             await tx.execute(

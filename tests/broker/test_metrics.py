@@ -4,12 +4,14 @@ PostgreSQL: every metric appears with its labels, and moves when its thing happe
 Covers HTTP methods a client invents collapsing to "OTHER" and unmatched paths to one label value;
 statements counted and timed by kind; the database pools' size and use read at scrape time; the
 webhook delivery recording API (outcomes, latency; an unknown outcome refused); and the fleet
-gauges (active agents, heartbeat-age quantiles, stacks, work orders by status, outbox depth),
-counted by the background job and only read by a scrape.
+gauges (active agents, heartbeat-age quantiles, NaN while no agent sent a heartbeat, stacks,
+work orders by status, outbox depth), counted by the background job and only read by a scrape.
+tests/broker/test_metrics_multiprocess.py has the workers of one server.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -105,11 +107,13 @@ async def test_pool_sizes_are_read_at_scrape_time(api: Api) -> None:
     pools = label_values(samples, "brokkr_database_pool_size", "pool")
     # PostgreSQL's hot-path reads have their own pool.
     assert pools == ({"main", "fast"} if api.broker.backend == "postgresql" else {"main"})
+    # Each worker of `brokkr serve` has its own pools; a single-process broker is worker 0.
+    assert label_values(samples, "brokkr_database_pool_size", "worker") == {"0"}
     size = api.broker.settings.database.pool_size
-    assert value(samples, "brokkr_database_pool_size", pool="main") == size
+    assert value(samples, "brokkr_database_pool_size", pool="main", worker="0") == size
     for pool in pools:
-        in_use = value(samples, "brokkr_database_pool_checked_out", pool=pool)
-        opened = value(samples, "brokkr_database_pool_open", pool=pool)
+        in_use = value(samples, "brokkr_database_pool_checked_out", pool=pool, worker="0")
+        opened = value(samples, "brokkr_database_pool_open", pool=pool, worker="0")
         assert 0 <= in_use <= opened
 
 
@@ -181,8 +185,16 @@ async def test_fleet_gauges_follow_the_database_after_a_refresh(api: Api) -> Non
         "CLAIMED",
         "RETRY_PENDING",
     }
-    # No heartbeat at all: no quantile rather than a reassuring 0.
-    assert not label_values(empty, "brokkr_agent_heartbeat_age_seconds", "quantile")
+    # No heartbeat at all: NaN quantiles rather than a reassuring 0.
+    assert label_values(empty, "brokkr_agent_heartbeat_age_seconds", "quantile") == {
+        "0.5",
+        "0.9",
+        "0.99",
+        "1",
+    }
+    for quantile in ("0.5", "0.9", "0.99", "1"):
+        age = value(empty, "brokkr_agent_heartbeat_age_seconds", quantile=quantile)
+        assert math.isnan(age)
 
     agents = [await api.create_agent(f"edge-{n}", f"cluster-{n}") for n in range(5)]
     for (agent, _), age in zip(agents, (100, 200, 300, 4000), strict=False):

@@ -104,7 +104,7 @@ async def test_a_wrong_key_stops_the_start_naming_the_setting(api: Api) -> None:
     assert KEY not in str(raised.value)
     # `brokkr serve` says it in one line before it listens.
     with pytest.raises(main.StartupError, match="broker.webhook_encryption_key"):
-        await asyncio.to_thread(main.check_webhook_key, wrong)
+        await asyncio.to_thread(main.prepare_database, wrong)
 
 
 async def test_without_subscriptions_any_key_starts(api: Api) -> None:
@@ -112,4 +112,4 @@ async def test_without_subscriptions_any_key_starts(api: Api) -> None:
     other = msgspec.structs.replace(
         settings, broker=msgspec.structs.replace(settings.broker, webhook_encryption_key=KEY)
     )
-    await asyncio.to_thread(main.check_webhook_key, other)
+    await asyncio.to_thread(main.prepare_database, other)

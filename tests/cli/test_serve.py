@@ -204,3 +204,20 @@ def test_help_describes_options_and_examples(args: list[str], mentions: list[str
 def test_bare_command_shows_help_instead_of_doing_anything() -> None:
     result = CliRunner().invoke(app, [])
     assert "serve" in result.output and "Usage" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [(("--workers", "2"), {}), ((), {"BROKKR__BROKER__WORKERS": "2"})],
+    ids=["flag", "setting"],
+)
+def test_serve_refuses_several_workers_on_sqlite_naming_the_reason(
+    tmp_path: Path, args: tuple[str, ...], extra: dict[str, str]
+) -> None:
+    env = environment(tmp_path / "data", extra)
+    result = run_cli("serve", "--host", "127.0.0.1", "--port", "1", *args, env=env)
+    assert result.returncode == 1
+    assert "2 workers need a PostgreSQL database" in result.stderr
+    assert "SQLite allows one writer at a time" in result.stderr
+    # Refused before anything was created.
+    assert not (tmp_path / "data").exists()

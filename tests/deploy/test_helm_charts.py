@@ -7,6 +7,8 @@ with each example values file; every rendered built-in object passes strict sche
 objects have the shape that makes them scrape; both pods run non-root with a read-only root
 filesystem and no capabilities, with probes on the right paths and ports; the broker refuses
 several replicas on SQLite (or without a shared webhook key) at render time, naming what to set;
+the broker's worker processes come from the ``workers`` value or else the CPU request (one on
+SQLite, where more are refused), and the install notes give the PostgreSQL connection budget;
 credentials reach the pods only from Secrets, never from a ConfigMap; the rendered TOML and
 environment load with the broker's and the agent's own settings loaders; the agent runs exactly
 one replica (Recreate) and its RBAC never uses ``*``.
@@ -201,6 +203,10 @@ def test_agent_probes_its_health_port(helm: Helm) -> None:
         (("auth.webhookEncryptionKey=short",), "64 hexadecimal"),
         (("config.broker.admin_pak=x",), "never the ConfigMap"),
         (("config.database.url=x",), "set by the chart"),
+        (("workers=2",), "workers > 1 requires PostgreSQL"),
+        (("workers=2.5", f"database.url={DATABASE_URL}"), "whole number"),
+        (("workers=257", f"database.url={DATABASE_URL}"), "whole number"),
+        (("config.broker.workers=2",), "set by the chart"),
     ],
 )
 def test_broker_refuses_what_cannot_work(
@@ -226,6 +232,60 @@ def test_broker_scales_on_postgres_with_a_shared_key(helm: Helm) -> None:
     # SQLite: never two brokers at once, even during a rollout.
     single = one(helm.render("brokkr-broker"), "Deployment")
     assert single["spec"]["strategy"] == {"type": "Recreate"}
+
+
+@pytest.mark.parametrize(
+    ("set_values", "workers"),
+    [
+        ((), 1),
+        (("resources.requests.cpu=4",), 1),  # SQLite: one writer, one worker
+        (("workers=0",), 0),  # the broker counts the cores (1 on SQLite)
+        ((f"database.url={DATABASE_URL}",), 1),  # the default 100m
+        ((f"database.url={DATABASE_URL}", "resources.requests.cpu=2"), 2),
+        ((f"database.url={DATABASE_URL}", "resources.requests.cpu=1500m"), 2),
+        ((f"database.url={DATABASE_URL}", "resources.requests.cpu=0.5"), 1),
+        ((f"database.url={DATABASE_URL}", "resources.requests.cpu=2", "workers=3"), 3),
+    ],
+)
+def test_broker_workers_come_from_the_value_or_the_cpu_request(
+    helm: Helm, tmp_path: Path, set_values: tuple[str, ...], workers: int
+) -> None:
+    objects = helm.render("brokkr-broker", set_values=set_values)
+    env = resolved_env(objects, {})
+    assert env["BROKKR__BROKER__WORKERS"] == str(workers)
+    env["BROKKR__DATA_DIR"] = str(tmp_path / "data")
+    env.pop("BROKKR_CONFIG_FILE")
+
+    assert broker_settings.load(environ=env).broker.workers == workers
+
+
+def test_the_ha_example_runs_one_worker_per_requested_cpu(helm: Helm) -> None:
+    objects = helm.render(
+        "brokkr-broker", examples_named("brokkr-broker", "values-postgres-ha.yaml")
+    )
+    workers = int(env_of(objects)["BROKKR__BROKER__WORKERS"]["value"])
+    assert workers > 1
+    assert float(container(objects)["resources"]["requests"]["cpu"]) == workers
+
+
+def test_broker_notes_give_the_connection_budget(helm: Helm) -> None:
+    done = helm.run(
+        "install",
+        "--dry-run=client",
+        "brokkr",
+        str(helm_module.CHARTS / "brokkr-broker"),
+        *("--set", "replicaCount=3", "--set", "workers=2", "--set", "config.database.pool_size=8"),
+        *(
+            "--set",
+            f"database.url={DATABASE_URL}",
+            "--set",
+            f"auth.webhookEncryptionKey={WEBHOOK_KEY}",
+        ),
+    )
+    assert done.returncode == 0, done.stderr
+    # Per worker: pool 8 + overflow 4 + fast pool 8 + one LISTEN; 4 pods during a rollout.
+    assert "each worker opens up to 21" in done.stdout
+    assert "= 168 in max_connections" in done.stdout
 
 
 def test_broker_credentials_come_from_secrets_only(helm: Helm) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,10 +38,14 @@ GRACE_SECONDS = 5.0
 
 class BrokerProcess:
     """``brokkr serve`` on a fixed port and data dir; ``stop`` and ``start`` at will;
-    ``environ`` adds BROKKR__* variables (a test module's own broker settings)."""
+    ``environ`` adds BROKKR__* variables (a test module's own broker settings), ``args`` more
+    arguments of ``serve``."""
 
-    def __init__(self, root: Path, environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, environ: dict[str, str] | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.environ = environ or {}
+        self.args = tuple(args)
         self.data_dir = root / "data"
         self.workdir = root / "work"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +66,7 @@ class BrokerProcess:
         }
         with self.output.open("ab") as out:
             self.process = subprocess.Popen(
-                [BROKKR, "serve", "--host", HOST, "--port", str(self.port)],
+                [BROKKR, "serve", "--host", HOST, "--port", str(self.port), *self.args],
                 env=environment(self.data_dir, extra),
                 cwd=self.workdir,
                 stdout=out,

@@ -10,6 +10,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from uuid import UUID, uuid4
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
@@ -68,6 +71,23 @@ from brokkr.common import logging as brokkr_logging
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True, kw_only=True)
+class Serving:
+    """Where an app runs within ``brokkr serve``: ``prepared`` when the serving process already
+    migrated the database and bootstrapped the admin; worker ``worker`` of ``workers`` sharing
+    the socket, all with the same ``server_id``; ``ready`` tells the supervisor the app started
+    (and reloads on SIGHUP); ``reload_others`` asks it to reload the other workers (after a
+    reload through the API, which reaches only this one)."""
+
+    prepared: bool = False
+    worker: int = 0
+    workers: int = 1
+    server_id: UUID = field(default_factory=uuid4)
+    ready: Callable[[], None] | None = None
+    reload_others: Callable[[], None] | None = None
+
+
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # Answers above a few KiB are gzipped for clients that accept it (target-state YAML shrinks ~7x).
 # Level 1: compression runs on the event loop, and higher levels cost 2-6x the time for ~10% less.
@@ -75,9 +95,16 @@ GZIP = CompressionConfig(backend="gzip", minimum_size=4096, gzip_compress_level=
 
 
 def create_app(
-    settings: Settings, *, source: Source | None = None, sighup: bool = False
+    settings: Settings,
+    *,
+    source: Source | None = None,
+    sighup: bool = False,
+    serving: Serving | None = None,
 ) -> Litestar:
-    """``source``: where a reload re-reads the settings; ``sighup``: reload on SIGHUP (serve)."""
+    """``source``: where a reload re-reads the settings; ``sighup``: reload on SIGHUP (serve);
+    ``serving``: the process of ``brokkr serve`` this app runs in (None: a standalone app that
+    migrates and bootstraps its database itself)."""
+    serving = serving or Serving()
     database = db.create(
         settings.database_url,
         pool_size=settings.database.pool_size,
@@ -86,7 +113,7 @@ def create_app(
     cache = IdentityCache(
         ttl=settings.auth.cache_ttl_seconds, max_entries=settings.auth.cache_max_entries
     )
-    metrics = Metrics()
+    metrics = Metrics(worker=serving.worker)
     hub = Hub(metrics)
 
     def forget_pak(pak_hash: str | None) -> None:
@@ -103,6 +130,8 @@ def create_app(
         audit_dropped=metrics.audit_dropped,
         webhook_delivered=metrics.webhook_delivered,
         telemetry=Telemetry(observer=metrics),
+        server_id=serving.server_id,
+        reload_others=serving.reload_others or _nobody_else,
     )
     db.instrumentation.watch_queries(database, metrics.query)
     metrics.watch_pools(lambda: db.instrumentation.pool_usage(database))
@@ -115,7 +144,15 @@ def create_app(
         on_hint=ctx.hub.noticed,
     )
 
-    runtime = Runtime(settings=settings, ctx=ctx, listener=listener, metrics=metrics, sighup=sighup)
+    runtime = Runtime(
+        settings=settings,
+        ctx=ctx,
+        listener=listener,
+        metrics=metrics,
+        sighup=sighup,
+        prepared=serving.prepared,
+        ready=serving.ready,
+    )
 
     api = Router(
         path="/api/v1",
@@ -188,10 +225,15 @@ class Runtime:
         listener: db.notify.ChangeListener,
         metrics: Metrics,
         sighup: bool = False,
+        prepared: bool = False,
+        ready: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._prepared = prepared
+        self._ready = ready
         self._ctx = ctx
         self._listener = listener
+        self._metrics = metrics
         self._sighup = sighup
         self._reloads: set[asyncio.Task[None]] = set()
         self.retention = Retention(ctx)
@@ -203,26 +245,25 @@ class Runtime:
     async def start(self) -> None:
         if self._settings.data_path.exists():
             private_files.ensure_dir(self._settings.data_path)
-        await migrations.upgrade(self._ctx.database)
+        if not self._prepared:
+            await migrations.upgrade(self._ctx.database)
         await self._ctx.database.open_fast_pool()
         await services.webhook_key.load(self._ctx, self._settings)
-        outcome = await services.admin.bootstrap(
-            self._ctx,
-            admin_pak=self._settings.broker.admin_pak,
-            admin_pak_hash=self._settings.broker.admin_pak_hash,
-        )
-        if outcome.generated_pak:
-            _print_banner(outcome.generated_pak, outcome)
+        if not self._prepared:
+            await bootstrap_admin(self._ctx, self._settings)
         await self._listener.start()
         self._ctx.hub.start(self._ctx)
         self.retention.start()
         self.work_orders.start()
         self.diagnostics.start()
         self.gauges.start()
+        self._metrics.start()
         self.webhooks.start()
         await self._ctx.telemetry.start(self._ctx)
         if self._sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
+        if self._ready is not None:
+            self._ready()
 
     def _reload_on_signal(self) -> None:
         # D20: SIGHUP reloads like POST /admin/config/reload (the default action would stop us).
@@ -247,6 +288,7 @@ class Runtime:
         await self.work_orders.stop()
         await self.diagnostics.stop()
         await self.gauges.stop()
+        await self._metrics.stop()
         await self.webhooks.stop()
         await self._ctx.telemetry.stop()
         await self._listener.stop()
@@ -254,10 +296,26 @@ class Runtime:
         await self._ctx.database.dispose()
 
 
-def create_asgi(settings: Settings, *, source: Source | None = None) -> Observability:
+def _nobody_else() -> None:
+    """A single-process broker has no other worker to reload."""
+
+
+def create_asgi(
+    settings: Settings, *, source: Source | None = None, serving: Serving | None = None
+) -> Observability:
     """The app as served: wrapped by request ids, access logs and metrics; reloads on SIGHUP."""
-    app = create_app(settings, source=source, sighup=True)
-    return Observability(app, app.state.metrics)
+    app = create_app(settings, source=source, sighup=True, serving=serving)
+    worker = serving.worker if serving is not None and serving.workers > 1 else None
+    return Observability(app, app.state.metrics, worker=worker)
+
+
+async def bootstrap_admin(ctx: Context, settings: Settings) -> None:
+    """D5: seed the admin identity on a database that has none (printing a generated PAK once)."""
+    outcome = await services.admin.bootstrap(
+        ctx, admin_pak=settings.broker.admin_pak, admin_pak_hash=settings.broker.admin_pak_hash
+    )
+    if outcome.generated_pak:
+        _print_banner(outcome.generated_pak, outcome)
 
 
 def _follow_reloads(app: Litestar, cache: IdentityCache) -> None:

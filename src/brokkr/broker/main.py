@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import signal
+import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
+from uuid import UUID, uuid4
 
 import uvicorn
 from litestar import Litestar
 
-from brokkr.broker import db, migrations, protocol, services
-from brokkr.broker.app import create_asgi
+from brokkr.broker import db, migrations, private_files, protocol, services
+from brokkr.broker.app import Serving, bootstrap_admin, create_asgi
 from brokkr.broker.domain import errors, paks
 from brokkr.broker.services.context import Context
 from brokkr.broker.settings import LiveSettings, Settings, Source
+from brokkr.broker.supervisor import (
+    READY,
+    RELOAD_OTHERS,
+    Supervisor,
+    usable_cores,
+    watch_parent,
+)
 from brokkr.common import logging as brokkr_logging
 
 log = logging.getLogger(__name__)
@@ -31,6 +44,11 @@ T = TypeVar("T")
 
 # Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT.
 SHUTDOWN_GRACE_SECONDS = 20
+# ... and the supervisor gives a worker this much more (closing channels and pools) before
+# killing it.
+WORKER_STOP_MARGIN_SECONDS = 10
+# A worker whose app could not start exits with this status (uvicorn's own).
+STARTUP_FAILED = 3
 
 
 class StartupError(Exception):
@@ -44,24 +62,151 @@ def serve(
     port: int | None = None,
     config_file: Path | None = None,
     tls: TlsFiles | None = None,
-) -> None:
+    workers: int | None = None,
+) -> int:
     """Run the broker until SIGTERM/SIGINT; SIGHUP reloads ``config_file`` and the environment.
-    ``tls`` (else ``broker.tls_cert_file``/``tls_key_file``) serves HTTPS and WSS. Raises
-    ``StartupError`` when the TLS files or the database cannot be used."""
+    ``tls`` (else ``broker.tls_cert_file``/``tls_key_file``) serves HTTPS and WSS. ``workers``
+    (else ``broker.workers``; 0: automatic) processes serve one socket, supervised by this one.
+    Returns the exit status; raises ``StartupError`` when the TLS files, the worker count or the
+    database cannot be used."""
     brokkr_logging.configure(level=settings.log.level, as_json=settings.log.format == "json")
     tls = tls or TlsFiles.of(settings)
     if tls is not None:
         tls.check()
-    # Opened once before the server starts, so a wrong URL or a missing database is one line
-    # naming the cause, not the server's traceback of a failed lifespan.
-    upgrade_database(settings)
-    check_webhook_key(settings)
-    app = create_asgi(settings, source=Source(config_file=config_file))
+    count = worker_count(settings, workers)
+    # Opened once before any worker starts, so a wrong URL or a missing database is one line
+    # naming the cause, not a traceback of a failed lifespan, and the schema is migrated and
+    # the admin seeded by one process rather than raced by N.
+    prepare_database(settings)
+    spec = _WorkerSpec(
+        settings=settings,
+        host=host or settings.broker.host,
+        port=port or settings.broker.port,
+        config_file=config_file,
+        tls=tls,
+        workers=count,
+        server_id=uuid4(),
+    )
+    log.info(
+        "broker starting",
+        extra={
+            "fields": {
+                "host": spec.host,
+                "port": spec.port,
+                "database": _database_kind(settings),
+                "tls": tls is not None,
+                "workers": count,
+            }
+        },
+    )
+    if count == 1:
+        # One worker is this process itself: nothing to supervise.
+        _serve(spec, worker=0, sock=None)
+        return 0
+    sock = _bind(spec)
+    try:
+        supervisor = Supervisor(
+            functools.partial(_serve_worker, spec),
+            sock=sock,
+            count=count,
+            drain_seconds=SHUTDOWN_GRACE_SECONDS + WORKER_STOP_MARGIN_SECONDS,
+        )
+        return supervisor.run()
+    finally:
+        sock.close()
+
+
+def worker_count(settings: Settings, requested: int | None) -> int:
+    """The worker processes to run: ``requested`` (else ``broker.workers``), 0 meaning the usable
+    cores on PostgreSQL and 1 on SQLite. More than one on SQLite is refused."""
+    count = settings.broker.workers if requested is None else requested
+    if count < 0:
+        raise StartupError(f"--workers must be 0 (automatic) or more, not {count}")
+    sqlite = _database_kind(settings) == "sqlite"
+    if count == 0:
+        return 1 if sqlite else usable_cores()
+    if sqlite and count > 1:
+        raise StartupError(
+            f"{count} workers need a PostgreSQL database: SQLite allows one writer at a time and "
+            "the broker queues its writes inside one process, so several worker processes would "
+            "fail each other's writes with 'database is locked'. Serve SQLite with one worker "
+            "(--workers 1, broker.workers = 1), or use PostgreSQL (database.url)."
+        )
+    return count
+
+
+@dataclass(frozen=True, kw_only=True)
+class _WorkerSpec:
+    """What every worker process needs to serve (sent to each when it is spawned)."""
+
+    settings: Settings
+    host: str
+    port: int
+    config_file: Path | None
+    tls: TlsFiles | None
+    workers: int
+    server_id: UUID
+
+
+def _bind(spec: _WorkerSpec) -> socket.socket:
+    """The listening socket every worker accepts on, bound once by the supervisor."""
+    config = uvicorn.Config(_no_app, host=spec.host, port=spec.port, log_config=None)
+    try:
+        sock = config.bind_socket()
+    except SystemExit as exc:
+        # uvicorn logs the OS error and exits; the caller wants one line naming the address.
+        raise StartupError(f"cannot listen on {spec.host}:{spec.port}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _no_app(_scope: object, _receive: object, _send: object) -> None:
+    """The supervisor's uvicorn.Config only binds the socket; its app is never called."""
+
+
+def _serve_worker(
+    spec: _WorkerSpec, worker: int, sock: socket.socket, supervisor: Connection
+) -> None:
+    """A worker process's life: a whole broker serving the shared socket until SIGTERM."""
+    settings = spec.settings
+    brokkr_logging.configure(level=settings.log.level, as_json=settings.log.format == "json")
+    # Ctrl-C in a terminal reaches the whole process group; the supervisor alone decides, so a
+    # worker does not take the interrupt as a second, forced stop.
+    os.setpgrp()
+    watch_parent()
+
+    def ready() -> None:
+        supervisor.send(READY)
+
+    def reload_others() -> None:
+        supervisor.send(RELOAD_OTHERS)
+
+    _serve(spec, worker=worker, sock=sock, ready=ready, reload_others=reload_others)
+
+
+def _serve(
+    spec: _WorkerSpec,
+    *,
+    worker: int,
+    sock: socket.socket | None,
+    ready: Callable[[], None] | None = None,
+    reload_others: Callable[[], None] | None = None,
+) -> None:
+    settings = spec.settings
+    serving = Serving(
+        prepared=True,
+        worker=worker,
+        workers=spec.workers,
+        server_id=spec.server_id,
+        ready=ready,
+        reload_others=reload_others,
+    )
+    app = create_asgi(settings, source=Source(config_file=spec.config_file), serving=serving)
     live: LiveSettings = cast("Litestar", app.app).state.ctx.settings
     config = uvicorn.Config(
         app,
-        host=host or settings.broker.host,
-        port=port or settings.broker.port,
+        host=spec.host,
+        port=spec.port,
         lifespan="on",
         log_config=None,
         access_log=False,
@@ -76,24 +221,17 @@ def serve(
         ws_max_size=settings.limits.ws_max_message_bytes,
         ws_ping_interval=WS_PING_SECONDS,
         ws_ping_timeout=WS_PING_SECONDS,
-        ssl_certfile=tls.cert if tls else None,
-        ssl_keyfile=tls.key if tls else None,
-    )
-    log.info(
-        "broker starting",
-        extra={
-            "fields": {
-                "host": config.host,
-                "port": config.port,
-                "database": _database_kind(settings),
-                "tls": tls is not None,
-            }
-        },
+        ssl_certfile=spec.tls.cert if spec.tls else None,
+        ssl_keyfile=spec.tls.key if spec.tls else None,
     )
     # uvicorn re-raises the stop signal after its graceful shutdown; a SIGTERM stop is a clean
     # exit (status 0), not death by signal.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if sock is not None else None)
+    if not server.started:
+        # The lifespan failed (logged by uvicorn): the supervisor counts this toward a crash loop.
+        sys.exit(STARTUP_FAILED)
 
 
 @dataclass(frozen=True)
@@ -192,15 +330,20 @@ def upgrade_database(settings: Settings) -> str:
     return _run(settings, upgrade)
 
 
-def check_webhook_key(settings: Settings) -> None:
-    """Refuse to serve with a webhook encryption key that cannot read the stored subscriptions
-    (D10): loudly now, not quietly at every delivery."""
+def prepare_database(settings: Settings) -> None:
+    """What a server does once before serving: apply pending migrations, refuse a webhook key
+    that cannot read the stored subscriptions (D10: loudly now, not quietly at every delivery)
+    and seed the admin identity on a new database (D5)."""
 
-    async def check(database: db.Database) -> None:
+    async def prepare(database: db.Database) -> None:
+        await migrations.upgrade(database)
         ctx = Context(database=database, data_dir=settings.data_path, forget_pak=lambda _hash: None)
         await services.webhook_key.load(ctx, settings)
+        await bootstrap_admin(ctx, settings)
 
-    _run(settings, check)
+    if settings.data_path.exists():
+        private_files.ensure_dir(settings.data_path)
+    _run(settings, prepare)
 
 
 def new_admin_pak() -> tuple[str, str]:

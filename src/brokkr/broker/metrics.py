@@ -4,16 +4,26 @@ raw paths), known HTTP methods, statement kinds, delivery outcomes, work-order s
 and heartbeat quantiles; nothing is labelled per agent, stack or delivery.
 
 Fleet-wide gauges (agents, stacks, work orders, outbox) are counted by a background job
-(``jobs.gauges``) and only read here, so a scrape never waits on the database."""
+(``jobs.gauges``) and only read here, so a scrape never waits on the database.
+
+The workers of one ``brokkr serve --workers N`` are one server to Prometheus: the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR`` before it starts them, so prometheus_client (choosing when it is
+imported) keeps every value in a per-process file of that directory, and whichever worker serves
+a scrape merges all the files. Every gauge says how its values merge (``multiprocess_mode``; a
+single process ignores it), and the two per-worker figures, pool use and connected agents, carry
+a ``worker`` label so each worker's series stays apart and vanishes when the supervisor marks
+the worker dead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import contextlib
+import math
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.registry import Collector
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from brokkr.broker.db.instrumentation import QUERY_TYPES, PoolUsage
 from brokkr.broker.domain import gauges
@@ -28,11 +38,31 @@ DELIVERY_OUTCOMES = ("success", "failed", "dead")
 # The rate-limited audit actions (services.audit).
 AUDITED_FAILURES = ("auth.failed", "access.denied")
 TELEMETRY_TABLES = ("agent_k8s_events", "agent_pod_logs")
+# How often a worker of a multiprocess broker writes its pools' use to its file, for scrapes
+# another worker serves: a scrape (every 15 s or so) sees figures at most this old, and a worker
+# pays six memory writes every two seconds, nothing on the path of a statement.
+POOL_REFRESH_SECONDS = 2.0
+
+
+def multiprocess() -> bool:
+    """Whether prometheus_client keeps its values in the files the workers of ``brokkr serve``
+    share (``PROMETHEUS_MULTIPROC_DIR`` was set when this process first imported it)."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, *, worker: int = 0) -> None:
+        """``worker``: this process's index among the workers of ``brokkr serve``."""
+        self.worker = worker
         self.registry = CollectorRegistry(auto_describe=True)
+        # The files hold this process's values too: rendering self.registry as well would count
+        # them twice.
+        self._merged: CollectorRegistry | None = None
+        if multiprocess():
+            self._merged = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(self._merged)  # type: ignore[no-untyped-call]
+        self._pool_usage: Callable[[], list[PoolUsage]] = lambda: []
+        self._pool_refresh: asyncio.Task[None] | None = None
         self.requests = Counter(
             "brokkr_http_requests_total",
             "HTTP requests by route template, method and status",
@@ -90,6 +120,7 @@ class Metrics:
             self.audit_dropped_records.labels(action)
         self._fleet_gauges()
         self._channel_metrics()
+        self._pool_gauges()
 
     def _telemetry_metrics(self) -> None:
         self.telemetry_dropped_rows = Counter(
@@ -143,9 +174,15 @@ class Metrics:
         self.live_dropped_frames.inc(frames)
 
     def _channel_metrics(self) -> None:
+        # Per-worker series (here and the pools) are "livemostrecent": the worker label keeps
+        # each worker's apart, "live" drops those of a worker the supervisor reaped, and a
+        # replacement's figures win over any its predecessor left rather than adding to them.
         self.ws_connected_agents = Gauge(
             "brokkr_ws_connected_agents",
-            "Agents connected to this broker's channel (/internal/ws/agent)",
+            "Agents connected to this broker's channel (/internal/ws/agent), by worker: a "
+            "connection stays on the worker that accepted it",
+            ["worker"],
+            multiprocess_mode="livemostrecent",
             registry=self.registry,
         )
         self.ws_messages = Counter(
@@ -157,6 +194,7 @@ class Metrics:
         self.ws_live_subscriber_count = Gauge(
             "brokkr_ws_live_subscribers",
             "Live-stream subscribers of this broker, as of the last GET /admin/ws/connections",
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.ws_frames_dropped = Counter(
@@ -165,9 +203,10 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.ws_connected_agents.labels(str(self.worker)).set(0)
 
     def ws_connections(self, count: int) -> None:
-        self.ws_connected_agents.set(count)
+        self.ws_connected_agents.labels(str(self.worker)).set(count)
 
     def ws_message(self, direction: str, type_: str) -> None:
         """``type_`` is one of the channel's frame tags (the caller drops unknown ones)."""
@@ -180,28 +219,39 @@ class Metrics:
         self.ws_live_subscriber_count.set(count)
 
     def _fleet_gauges(self) -> None:
+        # One worker per server counts the fleet (jobs.gauges): its latest counts are the
+        # server's, and stay after that worker dies, until another worker counts.
         self.active_agents = Gauge(
             "brokkr_active_agents",
             "Agents whose status is ACTIVE (not deleted)",
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.heartbeat_age = Gauge(
             "brokkr_agent_heartbeat_age_seconds",
             "Age of the last heartbeat of active agents, as quantiles over the agents that sent"
-            ' one ("1": the oldest); absent until one did',
+            ' one ("1": the oldest); NaN while none did',
             ["quantile"],
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
-        self.stacks = Gauge("brokkr_stacks_total", "Stacks (not deleted)", registry=self.registry)
+        self.stacks = Gauge(
+            "brokkr_stacks_total",
+            "Stacks (not deleted)",
+            multiprocess_mode="mostrecent",
+            registry=self.registry,
+        )
         self.work_orders = Gauge(
             "brokkr_work_orders",
             "Work orders in the queue by status (finished ones are in the work-order log)",
             ["status"],
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.outbox_depth = Gauge(
             "brokkr_webhook_outbox_depth",
             "Webhook deliveries still owed: pending, claimed, or failed and waiting for a retry",
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         for status in gauges.WORK_ORDER_STATUSES:
@@ -230,50 +280,69 @@ class Metrics:
     def publish(self, snapshot: gauges.Snapshot) -> None:
         """The fleet gauges from the latest counts (``jobs.gauges``)."""
         self.active_agents.set(snapshot.active_agents)
-        # Quantiles of no agent at all are absent, not 0 (0 would read as "all fresh").
-        self.heartbeat_age.clear()
-        for quantile, seconds in snapshot.heartbeat_age_seconds.items():
+        # Quantiles of no agent at all are NaN, not 0 (0 would read as "all fresh"). They are not
+        # removed either: a worker cannot take back a value another worker wrote to its file.
+        for quantile in gauges.HEARTBEAT_QUANTILES:
+            seconds = snapshot.heartbeat_age_seconds.get(quantile, math.nan)
             self.heartbeat_age.labels(quantile).set(seconds)
         self.stacks.set(snapshot.stacks)
         for status, count in snapshot.work_orders.items():
             self.work_orders.labels(status).set(count)
         self.outbox_depth.set(snapshot.outbox_depth)
 
+    def _pool_gauges(self) -> None:
+        help_texts = {
+            "size": "Connections a database pool keeps at most (SQLAlchemy may open some more "
+            "under load), by worker",
+            "open": "Connections a database pool has open, by worker",
+            "checked_out": "Connections of a database pool in use right now, by worker",
+        }
+        self.pools = {
+            figure: Gauge(
+                f"brokkr_database_pool_{figure}",
+                text,
+                ["pool", "worker"],
+                multiprocess_mode="livemostrecent",
+                registry=self.registry,
+            )
+            for figure, text in help_texts.items()
+        }
+
     def watch_pools(self, usage: Callable[[], list[PoolUsage]]) -> None:
-        """Export the database pools' sizes, read from ``usage`` at every scrape."""
-        self.registry.register(_Pools(usage))
+        """Export this process's database pools as ``usage`` reads them (counters in memory, no
+        I/O): at every scrape it serves and, once ``start``ed in a multiprocess broker, every
+        POOL_REFRESH_SECONDS for the scrapes other workers serve."""
+        self._pool_usage = usage
+
+    def start(self) -> None:
+        """Keep this worker's pool figures fresh in its file (multiprocess mode only: a single
+        process reads its pools at every scrape)."""
+        if multiprocess() and self._pool_refresh is None:
+            self._pool_refresh = asyncio.create_task(
+                self._refresh_pools(), name="brokkr-pool-gauges"
+            )
+
+    async def stop(self) -> None:
+        if self._pool_refresh is None:
+            return
+        self._pool_refresh.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pool_refresh
+        self._pool_refresh = None
+
+    async def _refresh_pools(self) -> None:
+        while True:
+            self._write_pools()
+            await asyncio.sleep(POOL_REFRESH_SECONDS)
+
+    def _write_pools(self) -> None:
+        worker = str(self.worker)
+        for pool in self._pool_usage():
+            self.pools["size"].labels(pool.pool, worker).set(pool.size)
+            self.pools["open"].labels(pool.pool, worker).set(pool.open)
+            self.pools["checked_out"].labels(pool.pool, worker).set(pool.checked_out)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-
-class _Pools(Collector):
-    def __init__(self, usage: Callable[[], list[PoolUsage]]) -> None:
-        self._usage = usage
-
-    def describe(self) -> list[Metric]:
-        return list(self._families([]))
-
-    def collect(self) -> Iterator[Metric]:
-        return self._families(self._usage())
-
-    @staticmethod
-    def _families(usage: list[PoolUsage]) -> Iterator[Metric]:
-        size = GaugeMetricFamily(
-            "brokkr_database_pool_size",
-            "Connections a database pool keeps at most (SQLAlchemy may open some more under load)",
-            labels=["pool"],
-        )
-        opened = GaugeMetricFamily(
-            "brokkr_database_pool_open", "Connections a database pool has open", labels=["pool"]
-        )
-        checked_out = GaugeMetricFamily(
-            "brokkr_database_pool_checked_out",
-            "Connections of a database pool in use right now",
-            labels=["pool"],
-        )
-        for pool in usage:
-            size.add_metric([pool.pool], pool.size)
-            opened.add_metric([pool.pool], pool.open)
-            checked_out.add_metric([pool.pool], pool.checked_out)
-        yield from (size, opened, checked_out)
+        """Prometheus text of this process or, in a multiprocess broker, of all its workers."""
+        self._write_pools()
+        return generate_latest(self.registry if self._merged is None else self._merged)

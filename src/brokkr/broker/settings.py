@@ -54,6 +54,9 @@ class BrokerSection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     # PEM certificate (chain) and private key files, both or neither; read once at start.
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # Worker processes `brokkr serve` runs, each a whole broker sharing the listening socket:
+    # 0 picks the usable cores on PostgreSQL and 1 on SQLite (which allows no more than one).
+    workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
     # Seeds the admin identity on first start only (D5); never logged.
     admin_pak: str = ""
     admin_pak_hash: str = ""
@@ -272,6 +275,7 @@ RESTART_REQUIRED = (
     "database",
     "broker.host",
     "broker.port",
+    "broker.workers",
     "broker.tls_cert_file",
     "broker.tls_key_file",
     "broker.admin_pak",

@@ -201,6 +201,12 @@ def serve(
         dir_okay=False,
         help="PEM private key of --tls-cert (default broker.tls_key_file).",
     ),
+    workers: int | None = typer.Option(
+        None,
+        min=0,
+        help="Worker processes sharing the port, each a whole broker (default broker.workers; "
+        "0: the usable cores on PostgreSQL, 1 on SQLite, which allows no more).",
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Start the broker.
@@ -209,7 +215,8 @@ def serve(
     prints a generated admin PAK once (also saved to ./.brokkr/admin.pak, mode 0600).
     Without a TLS-terminating ingress in front, serve HTTPS with `--tls-cert tls/broker.crt
     --tls-key tls/broker.key`; clients then trust the CA that signed it (brokkr --ca-bundle,
-    BROKKR__AGENT__CA_BUNDLE).
+    BROKKR__AGENT__CA_BUNDLE). On PostgreSQL it runs one worker process per usable core
+    (--workers), supervised by this process: a worker that dies is replaced.
 
     Example: BROKKR__DATABASE__URL=postgresql://brokkr@db/brokkr brokkr serve --port 3000
     """
@@ -230,7 +237,11 @@ def serve(
             raise typer.Exit(code=2)
         tls = main.TlsFiles(cert=cert, key=key)
     with _startup_errors():
-        main.serve(settings, host=host, port=port, config_file=config, tls=tls)
+        status = main.serve(
+            settings, host=host, port=port, config_file=config, tls=tls, workers=workers
+        )
+    if status != 0:
+        raise typer.Exit(code=status)
 
 
 @db_app.command("upgrade")

@@ -31,7 +31,8 @@ async def test_admin_sees_the_connected_agents(fleet: Fleet) -> None:
         return bool(response.json()["connected_agents"] == 0)
 
     await eventually(gone)
-    assert metrics.registry.get_sample_value("brokkr_ws_connected_agents") == 0
+    connected = metrics.registry.get_sample_value("brokkr_ws_connected_agents", {"worker": "0"})
+    assert connected == 0
 
 
 async def test_only_admins_list_connections(fleet: Fleet) -> None:

@@ -47,6 +47,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or .Values.database.url .Values.database.existingSecret }}true{{ end }}
 {{- end }}
 
+{{/*
+Worker processes per pod: the value when given; else 1 on SQLite (one writer), and on PostgreSQL
+one per CPU of resources.requests.cpu, rounded up ("500m", "1.5", 2), at least 1: a worker is
+one Python process and uses one core.
+*/}}
+{{- define "brokkr-broker.workers" -}}
+{{- $cpu := dig "requests" "cpu" "" (.Values.resources | default dict) | toString }}
+{{- if not (kindIs "invalid" .Values.workers) }}
+{{- .Values.workers }}
+{{- else if or (not (include "brokkr-broker.postgres" .)) (eq $cpu "") }}
+{{- 1 }}
+{{- else if hasSuffix "m" $cpu }}
+{{- min 256 (max 1 (int (ceil (divf (trimSuffix "m" $cpu) 1000)))) }}
+{{- else }}
+{{- min 256 (max 1 (int (ceil (float64 $cpu)))) }}
+{{- end }}
+{{- end }}
+
 {{/* The chart creates its Secret when some credential is given by value. */}}
 {{- define "brokkr-broker.ownSecret" -}}
 {{- $auth := .Values.auth }}
@@ -76,6 +94,17 @@ of its own, and each would generate a key of its own.
 {{- if and .Values.persistence.enabled (include "brokkr-broker.postgres" .) }}
 {{- fail "persistence.enabled is for a single-replica SQLite broker only: with PostgreSQL keep the data directory an emptyDir" }}
 {{- end }}
+{{- if not (kindIs "invalid" .Values.workers) }}
+{{- if not (regexMatch "^[0-9]+$" (toString .Values.workers)) }}
+{{- fail "workers must be a whole number: 0 (the broker counts the cores it may use) or 1 to 256" }}
+{{- end }}
+{{- if gt (int .Values.workers) 256 }}
+{{- fail "workers must be a whole number: 0 (the broker counts the cores it may use) or 1 to 256" }}
+{{- end }}
+{{- if and (gt (int .Values.workers) 1) (not (include "brokkr-broker.postgres" .)) }}
+{{- fail "workers > 1 requires PostgreSQL: set database.url or database.existingSecret (SQLite has one writer: a single worker)" }}
+{{- end }}
+{{- end }}
 {{- with .Values.auth.webhookEncryptionKey }}
 {{- if not (regexMatch "^[0-9a-fA-F]{64}$" .) }}
 {{- fail "auth.webhookEncryptionKey must be 64 hexadecimal characters (openssl rand -hex 32)" }}
@@ -84,7 +113,7 @@ of its own, and each would generate a key of its own.
 {{- if and .Values.auth.adminPak .Values.auth.adminPakHash }}
 {{- fail "set auth.adminPak or auth.adminPakHash, not both" }}
 {{- end }}
-{{- $owned := dict "database" (list "url") "broker" (list "host" "port" "admin_pak" "admin_pak_hash" "webhook_encryption_key") }}
+{{- $owned := dict "database" (list "url") "broker" (list "host" "port" "workers" "admin_pak" "admin_pak_hash" "webhook_encryption_key") }}
 {{- range $key, $value := .Values.config }}
 {{- if eq $key "data_dir" }}
 {{- fail "config.data_dir is set by the chart (the data volume, see persistence)" }}
@@ -92,7 +121,7 @@ of its own, and each would generate a key of its own.
 {{- if kindIs "map" $value }}
 {{- range $inner := (get $owned $key | default list) }}
 {{- if hasKey $value $inner }}
-{{- fail (printf "config.%s.%s is set by the chart: use its own values (database.*, auth.* or a Secret for credentials, never the ConfigMap; containerPort for the port)" $key $inner) }}
+{{- fail (printf "config.%s.%s is set by the chart: use its own values (database.*, auth.* or a Secret for credentials, never the ConfigMap; containerPort for the port; workers)" $key $inner) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -19,9 +19,10 @@ from brokkr.common import wire
         "Re-reads the configuration file and the `BROKKR__*` environment and applies the "
         "settings that can change live (log level and format, CORS, auth cache, limits, "
         "retention). `changes` lists what now differs. Keys read only at start (data_dir, "
-        "database.*, broker.host/port/admin_pak*) are named in `message` and keep their value "
-        "until a restart. An invalid configuration changes nothing and answers 422 with "
-        "`details.keys`. The broker also reloads on SIGHUP."
+        "database.*, broker.host/port/workers/admin_pak*) are named in `message` and keep their "
+        "value until a restart. An invalid configuration changes nothing and answers 422 with "
+        "`details.keys`. Every worker process of this broker reloads (the answer tells the "
+        "worker that served it); other replicas do not. The broker also reloads on SIGHUP."
     ),
     security=security.ADMIN,
     responses=responses.errors(422),

@@ -28,9 +28,14 @@ _SKIP = {"/metrics"}
 
 
 class Observability:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, worker: int | None = None) -> None:
+        """``worker``: this process's index among the workers of ``brokkr serve --workers N``
+        (N > 1), told in every answer's ``X-Brokkr-Worker`` header; None tells nothing."""
         self.app = app
         self.metrics = metrics
+        self._worker_header = (
+            [(b"x-brokkr-worker", str(worker).encode())] if worker is not None else []
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,6 +52,7 @@ class Observability:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
+                headers.extend(self._worker_header)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -638,3 +638,16 @@ agent_hints = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# One row per periodic job (``job``: its name, or ``name@server`` for a job each ``brokkr serve``
+# runs for itself): the broker process that claims a due row runs the job, the others wait until
+# ``due_at``. ``holder`` is the instance id of the process that ran it last.
+job_schedule = sa.Table(
+    "job_schedule",
+    metadata,
+    sa.Column("job", sa.Text, primary_key=True),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
+    sa.Column("runs", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("holder", sa.Text, nullable=True),
+    sa.Column("last_run_at", UTCDateTime(), nullable=True),
+)

@@ -1,7 +1,7 @@
 """Diagnostic maintenance: unclaimed requests expire, unanswered claims fail, and requests that
-ended long ago are deleted with their results. Every broker runs it; the run itself is safe with
-several brokers on one database (D21). The interval is read from the settings in force before
-every sleep, so a reload applies to the next one."""
+ended long ago are deleted with their results. One broker process of the database runs each
+turn; the run itself would be safe with several at once (D21). The interval is read from the
+settings in force before every turn, so a reload applies to the next one."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Fleet gauges: counted from the database every few seconds and handed to /metrics, which
 serves the last counts. A scrape never queries the database, so scraping often (or several
-Prometheus servers) costs the database nothing more. Every broker counts on its own: the
-numbers are fleet-wide, so dashboards take the max over brokers."""
+Prometheus servers) costs the database nothing more. Each ``brokkr serve`` counts once for all
+its workers (one of them per turn) and has its own /metrics: the numbers are fleet-wide, so
+dashboards take the max over servers."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ INTERVAL_SECONDS = 15.0
 
 class GaugeRefresh(Periodic):
     name = "brokkr-gauge-refresh"
+    per_server = True
 
     def __init__(
         self,

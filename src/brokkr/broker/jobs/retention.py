@@ -1,6 +1,7 @@
 """Retention: every declared retention (audit records, finished webhook deliveries, superseded
-agent events, stack telemetry; see ``services.retention``) runs at start and then every five
-minutes. Every broker runs it; one broker at a time purges each table."""
+agent events, stack telemetry; see ``services.retention``) runs every five minutes, once per
+database (one broker process per turn, the first at start), and then the schedule forgets the
+jobs of servers that stopped long ago (their per-server gauge turns)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,4 @@ class Retention(Periodic):
 
     async def run_once(self) -> None:
         await services.retention.purge_all(self._ctx)
+        await services.job_schedule.forget_idle(self._ctx)

@@ -1,6 +1,7 @@
-"""Work-order maintenance: due retries back to PENDING, stale claims released (D17). Every
-broker runs it; the run itself is safe with several brokers on one database (D21). The interval
-is read from the settings in force before every sleep, so a reload applies to the next one."""
+"""Work-order maintenance: due retries back to PENDING, stale claims released (D17). One broker
+process of the database runs each turn; the run itself would be safe with several at once
+(D21). The interval is read from the settings in force before every turn, so a reload applies to
+the next one."""
 
 from __future__ import annotations
 

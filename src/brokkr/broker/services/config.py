@@ -29,6 +29,9 @@ async def reload(ctx: Context, *, caller: access.Caller | None) -> wire.ConfigRe
         await w.audit("config.reloaded", "config", None, details)
         reloaded_at = w.now
     ctx.settings.swap(loaded)
+    if caller is not None:
+        # A request reaches one worker of the server; SIGHUP already reaches every one.
+        ctx.reload_others()
     return wire.ConfigReloadResponse(
         reloaded_at=reloaded_at,
         changes=[

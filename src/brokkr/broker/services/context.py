@@ -52,6 +52,11 @@ class Context:
     webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
     # This broker process among the brokers of its database: hints it announces carry it.
     instance_id: UUID = field(default_factory=uuid4)
+    # The `brokkr serve` this process belongs to: its worker processes share it (what one server
+    # does once for itself, such as counting the fleet gauges, is keyed by it).
+    server_id: UUID = field(default_factory=uuid4)
+    # Asks the other workers of this server to reload their configuration too.
+    reload_others: Callable[[], None] = field(default=lambda: None)
     # This broker's agent-channel connections and live-stream subscribers.
     hub: Hub = field(default_factory=Hub)
     # Stack telemetry: its batch writer and the live streams of stacks on this broker.
