@@ -6,6 +6,7 @@ load generator. Not a benchmark itself; ``python bench/_harness.py --serve-ceili
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -322,6 +323,26 @@ def cancel_on_sigterm() -> None:
     task = asyncio.current_task()
     if task is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+Run = Callable[[argparse.Namespace, str, list[subprocess.Popen[bytes]]], Awaitable[int]]
+
+
+async def on_scratch_database(run: Run, args: argparse.Namespace) -> int:
+    """``run(args, dsn, procs)`` on a throwaway database; the servers it adds to ``procs`` are
+    stopped and the database dropped however it ends (SIGTERM and Ctrl-C included)."""
+    cancel_on_sigterm()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        async with scratch_database() as dsn:
+            try:
+                return await run(args, dsn, procs)
+            finally:
+                for proc in reversed(procs):
+                    stop_process(proc)
+    except asyncio.CancelledError:
+        print("interrupted; cleaning up", file=sys.stderr)
+        return 130
 
 
 def start_broker(

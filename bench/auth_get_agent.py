@@ -36,13 +36,11 @@ from _harness import (
     Connection,
     Phase,
     build_request,
-    cancel_on_sigterm,
     free_port,
+    on_scratch_database,
     run_phase,
-    scratch_database,
     start_broker,
     start_ceiling,
-    stop_process,
     wait_ready,
 )
 
@@ -135,21 +133,6 @@ async def run(args: argparse.Namespace, dsn: str, procs: list[subprocess.Popen[b
     return summarize(phases)
 
 
-async def bench(args: argparse.Namespace) -> int:
-    cancel_on_sigterm()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        async with scratch_database() as dsn:
-            try:
-                return await run(args, dsn, procs)
-            finally:
-                for proc in reversed(procs):
-                    stop_process(proc)
-    except asyncio.CancelledError:
-        print("interrupted; cleaning up", file=sys.stderr)
-        return 130
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description="Authenticated GET /api/v1/agents/{id}: broker req/s against a bare ceiling."
@@ -161,7 +144,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.agents < 1 or args.concurrency < 1 or args.duration <= 0 or args.rounds < 1:
         parser.error("--agents, --concurrency, --duration and --rounds must be positive")
-    return uvloop.run(bench(args))
+    return uvloop.run(on_scratch_database(run, args))
 
 
 if __name__ == "__main__":

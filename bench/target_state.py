@@ -49,14 +49,12 @@ from _harness import (
     Connection,
     Phase,
     build_request,
-    cancel_on_sigterm,
     free_port,
     header,
+    on_scratch_database,
     run_phase,
-    scratch_database,
     start_broker,
     start_ceiling,
-    stop_process,
     wait_ready,
 )
 
@@ -412,21 +410,6 @@ async def run(args: argparse.Namespace, dsn: str, procs: list[subprocess.Popen[b
     return summarize(phases, open_loop, args.rate, in_window / args.duration)
 
 
-async def bench(args: argparse.Namespace) -> int:
-    cancel_on_sigterm()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        async with scratch_database() as dsn:
-            try:
-                return await run(args, dsn, procs)
-            finally:
-                for proc in reversed(procs):
-                    stop_process(proc)
-    except asyncio.CancelledError:
-        print("interrupted; cleaning up", file=sys.stderr)
-        return 130
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="Target-state polls at scale against a ceiling.")
     parser.add_argument("--agents", type=int, default=10_000, help="agents (and PAKs) to seed")
@@ -447,7 +430,7 @@ def main() -> int:
     numbers = [args.agents, args.stacks, args.label_pool, args.sample, *args.concurrency]
     if min(numbers) < 1 or args.duration <= 0 or args.rounds < 1 or args.rate <= 0:
         parser.error("counts, --duration, --rounds and --rate must be positive")
-    return uvloop.run(bench(args))
+    return uvloop.run(on_scratch_database(run, args))
 
 
 if __name__ == "__main__":

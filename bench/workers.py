@@ -74,14 +74,12 @@ from _harness import (
     Phase,
     RunningBroker,
     build_request,
-    cancel_on_sigterm,
     free_port,
     header,
+    on_scratch_database,
     percentile_ms,
-    scratch_database,
     start_broker,
     start_ceiling,
-    stop_process,
     wait_ready,
 )
 from ws_channel import CHANNEL_PATH, Envelope, Results, SimAgent, close_all, new_stack, seed_agents
@@ -783,21 +781,6 @@ async def run(args: argparse.Namespace, dsn: str, procs: list[subprocess.Popen[b
     return 1 if rate > MAX_ERROR_RATE else 0
 
 
-async def bench(args: argparse.Namespace) -> int:
-    cancel_on_sigterm()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        async with scratch_database() as dsn:
-            try:
-                return await run(args, dsn, procs)
-            finally:
-                for proc in reversed(procs):
-                    stop_process(proc)
-    except asyncio.CancelledError:
-        print("interrupted; cleaning up", file=sys.stderr)
-        return 130
-
-
 def main() -> int:
     first, _, rest = (__doc__ or "").partition("\n\n")
     parser = argparse.ArgumentParser(
@@ -821,7 +804,7 @@ def main() -> int:
     counts += [args.push_agents, args.push_rounds]
     if min(counts) < 1 or args.duration <= 0:
         parser.error("counts and --duration must be positive")
-    return uvloop.run(bench(args))
+    return uvloop.run(on_scratch_database(run, args))
 
 
 if __name__ == "__main__":
