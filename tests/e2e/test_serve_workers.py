@@ -270,7 +270,11 @@ async def test_a_change_through_one_worker_is_pushed_to_an_agent_on_the_other(
             return False
 
         await eventually(connected, timeout=5.0, what="the agent's channel listed")
-        other = 1 - await channel_worker(broker, world.agent.id)
+        # The handshake's answer names the worker that holds the channel.
+        assert ws.response is not None
+        holder = int(ws.response.headers[WORKER_HEADER])
+        assert await channel_worker(broker, world.agent.id) == holder
+        other = 1 - holder
         async with pinned(broker.url, other, world.generator_pak) as generator:
             deployed = await generator.request(
                 "POST",

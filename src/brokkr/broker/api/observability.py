@@ -38,6 +38,9 @@ class Observability:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self._worker_header:
+            await self.app(scope, receive, self._telling_worker(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -80,6 +83,20 @@ class Observability:
                     extra={"fields": {"status": status, "duration_ms": round(elapsed * 1000, 2)}},
                 )
             request_id.reset(token)
+
+    def _telling_worker(self, send: Send) -> Send:
+        """A WebSocket's handshake answer (accepted or refused) names the worker too."""
+
+        async def send_with_worker(message: Message) -> None:
+            if message["type"] in _HANDSHAKE_ANSWERS:
+                headers = [*message.get("headers", []), *self._worker_header]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return send_with_worker
+
+
+_HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
