@@ -103,6 +103,8 @@ def test_workers_share_the_socket_are_replaced_hear_sighup_and_drain_on_sigterm(
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert run_in_background(supervisor, scenario) == EXIT_OK
+    # The workers' metrics directory is gone, and so is the variable naming it.
+    assert METRICS_DIR_VARIABLE not in os.environ
     live = [note for note in started(notes) if Path(f"/proc/{pid_of(note)}").exists()]
     assert live == []
     # Both live workers drained (the killed one had no chance to).

@@ -113,6 +113,7 @@ class Supervisor:
         self._exits: deque[float] = deque()
         self._signals: deque[int] = deque()
         self._metrics_dir: str | None = None
+        self._previous_metrics_dir: str | None = None
         # After a reload, a new worker reloads too once ready: it started with the settings
         # read at the server's start.
         self._reloaded = False
@@ -137,6 +138,11 @@ class Supervisor:
             wake_write.close()
             if self._metrics_dir is not None:
                 shutil.rmtree(self._metrics_dir, ignore_errors=True)
+                # What this process starts later must not be pointed at the removed directory.
+                if self._previous_metrics_dir is None:
+                    os.environ.pop(METRICS_DIR_VARIABLE, None)
+                else:
+                    os.environ[METRICS_DIR_VARIABLE] = self._previous_metrics_dir
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         # Only noted here: the loop acts on it, woken by the wakeup fd.
@@ -147,6 +153,7 @@ class Supervisor:
         # its figures in files there, and /metrics (in any worker) adds them all up. A fresh
         # directory per server: files left by an earlier run would be counted again.
         self._metrics_dir = tempfile.mkdtemp(prefix="brokkr-metrics-")
+        self._previous_metrics_dir = os.environ.get(METRICS_DIR_VARIABLE)
         os.environ[METRICS_DIR_VARIABLE] = self._metrics_dir
 
     def _start(self, index: int) -> None:
