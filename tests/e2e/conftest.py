@@ -39,10 +39,14 @@ GRACE_SECONDS = 5.0
 class BrokerProcess:
     """``brokkr serve`` on a fixed port and data dir; ``stop`` and ``start`` at will;
     ``environ`` adds BROKKR__* variables (a test module's own broker settings), ``args`` more
-    arguments of ``serve``."""
+    arguments of ``serve``: by default one worker, also on PostgreSQL (whose default is a worker
+    per core), as the tests of one broker process expect."""
 
     def __init__(
-        self, root: Path, environ: dict[str, str] | None = None, args: Sequence[str] = ()
+        self,
+        root: Path,
+        environ: dict[str, str] | None = None,
+        args: Sequence[str] = ("--workers", "1"),
     ) -> None:
         self.environ = environ or {}
         self.args = tuple(args)
