@@ -44,30 +44,30 @@ def _line(row: sa.Row[Any]) -> wire.AgentPodLog:
     return wire.AgentPodLog(**row._mapping)
 
 
+async def _recent(
+    tx: Tx, table: sa.Table, stack_id: UUID, *, since: datetime, limit: int
+) -> sa.CursorResult[Any]:
+    """Rows of a telemetry table for the stack created at or after ``since``, newest first."""
+    return await tx.execute(
+        sa.select(table)
+        .where(table.c.stack_id == stack_id, table.c.created_at >= since)
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .limit(limit)
+    )
+
+
 async def recent_events(
     tx: Tx, stack_id: UUID, *, since: datetime, limit: int
 ) -> list[wire.AgentK8sEvent]:
     """The stack's events created at or after ``since``, newest first."""
-    rows = await tx.execute(
-        sa.select(_e)
-        .where(_e.c.stack_id == stack_id, _e.c.created_at >= since)
-        .order_by(_e.c.created_at.desc(), _e.c.id.desc())
-        .limit(limit)
-    )
-    return [_event(row) for row in rows]
+    return [_event(row) for row in await _recent(tx, _e, stack_id, since=since, limit=limit)]
 
 
 async def recent_logs(
     tx: Tx, stack_id: UUID, *, since: datetime, limit: int
 ) -> list[wire.AgentPodLog]:
     """The stack's log lines created at or after ``since``, newest first."""
-    rows = await tx.execute(
-        sa.select(_l)
-        .where(_l.c.stack_id == stack_id, _l.c.created_at >= since)
-        .order_by(_l.c.created_at.desc(), _l.c.id.desc())
-        .limit(limit)
-    )
-    return [_line(row) for row in rows]
+    return [_line(row) for row in await _recent(tx, _l, stack_id, since=since, limit=limit)]
 
 
 def _after(table: sa.Table, stack_id: UUID, cursor: Cursor, limit: int) -> sa.Select[Any]:
